@@ -1,0 +1,27 @@
+"""dpowder: gunpowder's API on a dask engine.
+
+``import dpowder as gp`` runs a gunpowder pipeline unchanged; requests are
+planned on the driver and lowered into dask task graphs.
+"""
+
+from . import graph, nodes, pipeline, profiling
+from .array import Array, ArrayKey, ArrayKeys
+from .array_spec import ArraySpec
+from .batch import Batch
+from .batch_request import BatchRequest
+from .coordinate import Coordinate
+from .errors import (
+    BatchFilterError,
+    BatchRequestError,
+    DpowderError,
+    PipelineRequestError,
+    PipelineSetupError,
+)
+from .graph import Edge, Graph, GraphKey, GraphKeys, Node
+from .graph_spec import GraphSpec
+from .nodes import *  # noqa: F401,F403 -- the node names, as gunpowder exports them
+from .pipeline import Pipeline, build
+from .provider_spec import ProviderSpec
+from .roi import Roi
+
+__version__ = "0.1.0"

@@ -1,0 +1,171 @@
+"""``Array``: data (numpy or dask) with an ``ArraySpec`` in world units."""
+
+import numpy as np
+
+from .array_spec import ArraySpec
+from .coordinate import Coordinate
+from .keys import ArrayKey, ArrayKeys
+from .roi import Roi
+
+__all__ = ["Array", "ArrayKey", "ArrayKeys"]
+
+
+def _is_array_like(data):
+    return hasattr(data, "shape") and hasattr(data, "dtype") and hasattr(data, "__getitem__")
+
+
+class Array:
+    """A numpy (or dask) array with a specification describing the data.
+
+    Args:
+
+        data (array-like): The data. Numpy and dask arrays are kept as they
+            are; anything else is converted with ``np.asarray``.
+        spec (ArraySpec, optional): A spec describing the data. The last
+            ``roi.dims`` axes of ``data`` are spatial; leading axes are
+            channels.
+        attrs (dict, optional): Attributes describing this array.
+    """
+
+    def __init__(self, data, spec=None, attrs=None):
+        if not _is_array_like(data):
+            data = np.asarray(data)
+        self.data = data
+        self.spec = ArraySpec() if spec is None else spec.copy()
+        self.attrs = {} if attrs is None else attrs
+        spec = self.spec
+        if spec.roi is not None and spec.voxel_size is not None:
+            dims = spec.roi.dims
+            if data.ndim < dims or len(spec.voxel_size) != dims:
+                raise ValueError(
+                    f"Array data of shape {data.shape} cannot hold ROI {spec.roi} "
+                    f"with voxel size {spec.voxel_size}"
+                )
+            if not spec.roi.unbounded:
+                expected = spec.roi.shape / spec.voxel_size
+                if tuple(data.shape[-dims:]) != tuple(expected) or spec.roi.shape % spec.voxel_size != Coordinate((0,) * dims):
+                    raise ValueError(
+                        f"ROI {spec.roi} does not align with voxel size {spec.voxel_size} "
+                        f"* data shape {data.shape}: expected spatial shape {expected}"
+                    )
+        if spec.dtype is None:
+            spec.dtype = data.dtype
+        elif np.dtype(spec.dtype) != data.dtype:
+            raise ValueError(f"data dtype {data.dtype} does not match spec dtype {np.dtype(spec.dtype)}")
+
+    @classmethod
+    def _make(cls, data, spec, attrs):
+        """Construct without re-validating (for internal, already-checked
+        crops and merges on the hot path)."""
+        a = cls.__new__(cls)
+        a.data = data
+        a.spec = spec
+        a.attrs = attrs
+        return a
+
+    @property
+    def roi(self):
+        return self.spec.roi
+
+    def __spatial_slices(self, roi):
+        offset = (roi.begin - self.spec.roi.begin) / self.spec.voxel_size
+        shape = roi.shape / self.spec.voxel_size
+        channels = (slice(None),) * (self.data.ndim - roi.dims)
+        return channels + tuple(slice(o, o + s) for o, s in zip(offset, shape))
+
+    def copy(self):
+        """Create a copy of this array (data included)."""
+        data = self.data.copy() if isinstance(self.data, np.ndarray) else self.data
+        return Array._make(data, self.spec.copy(), dict(self.attrs))
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+    def crop(self, roi, copy=True):
+        """Create a cropped copy of this Array.
+
+        Args:
+
+            roi (Roi): ROI in world units to crop to.
+
+            copy (bool): Make a copy of the data.
+        """
+        spec = self.spec
+        if spec.nonspatial:
+            return self.copy() if copy else Array._make(self.data, spec.copy(), self.attrs)
+        if not spec.roi.contains(roi):
+            raise ValueError(f"Requested crop ROI {roi} is not contained in this array's ROI {spec.roi}")
+        if roi.offset % spec.voxel_size != Coordinate((0,) * roi.dims) or roi.shape % spec.voxel_size != Coordinate((0,) * roi.dims):
+            raise ValueError(f"Crop ROI {roi} is not a multiple of the voxel size {spec.voxel_size}")
+        new_spec = spec.copy()
+        new_spec.roi = Roi(roi.offset, roi.shape)
+        if roi == spec.roi:
+            data = self.data
+        else:
+            data = self.data[self.__spatial_slices(roi)]
+        if copy:
+            data = data.copy() if isinstance(data, np.ndarray) else data
+        return Array._make(data, new_spec, dict(self.attrs))
+
+    def merge(self, array, copy_from_self=False, copy=False):
+        """Merge this array with another one. The result has the ROI of the
+        larger one, with values replaced from ``array`` (or from ``self`` if
+        ``copy_from_self``). One of the two must contain the other.
+
+        A copy is only made where needed or if ``copy`` is set.
+        """
+        self_roi = self.spec.roi
+        array_roi = array.spec.roi
+        if not (self_roi.contains(array_roi) or array_roi.contains(self_roi)):
+            raise ValueError(f"Can not merge arrays with ROIs {self_roi} and {array_roi}: neither contains the other")
+        if copy_from_self:
+            src, dst = self, array
+        else:
+            src, dst = array, self
+        if src.spec.roi.contains(dst.spec.roi):
+            result = src.crop(dst.spec.roi, copy=copy) if src.spec.roi != dst.spec.roi else (src.copy() if copy else src)
+            return Array._make(result.data, result.spec, dict(result.attrs)) if result is src else result
+        data = np.array(dst.data)  # writable and owned: src goes into it
+        merged = Array._make(data, dst.spec.copy(), dict(dst.attrs))
+        merged[src.spec.roi] = src.data
+        return merged
+
+    def __getitem__(self, key):
+        """Index with a ``Roi`` (an ``Array`` of that ROI, sharing data) or a
+        ``Coordinate`` (the value of the voxel at that world location)."""
+        if isinstance(key, Roi):
+            return self.crop(key, copy=False)
+        if isinstance(key, (Coordinate, tuple, list)):
+            key = Coordinate(key)
+            index = (key - self.spec.roi.begin) / self.spec.voxel_size
+            channels = (slice(None),) * (self.data.ndim - len(index))
+            return self.data[channels + tuple(index)]
+        raise TypeError(f"Arrays can be indexed with a Roi or a Coordinate, not {type(key).__name__}")
+
+    def __setitem__(self, roi, value):
+        """Write ``value`` (an ``Array`` or array-like) into ``roi`` (world
+        units)."""
+        if isinstance(value, Array):
+            value = value.data
+        roi = roi.intersect(self.spec.roi) if isinstance(value, (int, float)) else roi
+        if not self.spec.roi.contains(roi):
+            raise ValueError(f"Can not write ROI {roi} into array with ROI {self.spec.roi}")
+        self.data[self.__spatial_slices(roi)] = value
+
+    def to_xarray(self):
+        """This array as an ``xarray.DataArray`` with dims named and
+        coordinates in world units (see ``dpowder.io.xarray``)."""
+        from .io.xarray import array_to_xarray
+
+        return array_to_xarray(self)
+
+    @classmethod
+    def from_xarray(cls, data_array, interpolatable=None):
+        """An ``Array`` from an ``xarray.DataArray`` whose spatial coordinates
+        are in world units (see ``dpowder.io.xarray``)."""
+        from .io.xarray import array_from_xarray
+
+        return array_from_xarray(data_array, interpolatable=interpolatable)
+
+    def __repr__(self):
+        return f"Array(shape={tuple(self.data.shape)}, {self.spec})"

@@ -1,0 +1,161 @@
+"""Lower a plan into a dask graph and compute it.
+
+Each node object enters the graph once, as data under its own key, so that
+a large member is shipped once per worker, not once per task. Task keys are
+deterministic within a build: the node's identity, the request's ROIs and
+its seed.
+"""
+
+import hashlib
+
+import dask
+from dask.delayed import Delayed
+
+from ..profiling import ProfilingStats
+from . import tasks
+from .plan import FILTER, INLINE, MULTI, SOURCE, plan
+
+
+def _request_token(request):
+    parts = [str(request._random_seed)]
+    for key, spec in sorted(request.items(), key=lambda kv: kv[0]):
+        parts.append(f"{key}:{spec.roi}:{getattr(spec, 'voxel_size', None)}:{spec.placeholder}")
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
+
+
+def _node_key(node):
+    build = node.__dict__.get("_dp_build", "nobuild")
+    return f"dpowder-node-{type(node).__name__}-{build}-{node.__dict__.get('_dp_uid', id(node))}"
+
+
+def _subtree(node):
+    """Every node upstream of ``node`` (itself first) and the nested
+    ``(index, [children])`` structure linking them."""
+    nodes = []
+    index_of = {}
+
+    def visit(n):
+        if id(n) not in index_of:
+            index_of[id(n)] = len(nodes)
+            nodes.append(n)
+        return (index_of[id(n)], [visit(u) for u in n._dp_upstream_list()])
+
+    tree = visit(node)
+    return nodes, tree
+
+
+def lower(root, stats=None):
+    """The dask graph (a dict) of a plan, and the key of its batch."""
+    graph = {}
+
+    def node_key(node):
+        key = _node_key(node)
+        if key not in graph:
+            graph[key] = node
+        return key
+
+    def visit(step):
+        node = step.node
+        key = f"{type(node).__name__}-{step.kind}-{node.__dict__.get('_dp_build', '')}-{node.__dict__.get('_dp_uid', '')}-{_request_token(step.work.request)}"
+        if key in graph:
+            return key
+        if step.kind == SOURCE:
+            graph[key] = (tasks.run_source, step.work, node_key(node))
+        elif step.kind == FILTER:
+            graph[key] = (tasks.run_filter, step.work, node_key(node), visit(step.upstream[0]))
+        elif step.kind == MULTI:
+            graph[key] = (tasks.run_combine, step.work, node_key(node), *[visit(u) for u in step.upstream])
+        elif step.kind == INLINE:
+            nodes, tree = _subtree(node)
+            step.work.tree = tree
+            graph[key] = (tasks.run_inline_task, step.work, *[node_key(n) for n in nodes])
+        else:
+            raise ValueError(f"unknown plan step kind {step.kind}")
+        return key
+
+    key = visit(root)
+    final = f"batch-{key}"
+    graph[final] = (tasks.attach_stats, stats, key)
+    return graph, final
+
+
+def execute_local(step):
+    """Run a plan in this process, without dask (the same task functions)."""
+    work = step.work
+    if step.kind == SOURCE:
+        return tasks.run_source(work, step.node)
+    if step.kind == FILTER:
+        return tasks.run_filter(work, step.node, execute_local(step.upstream[0]))
+    if step.kind == MULTI:
+        return tasks.run_combine(work, step.node, *[execute_local(u) for u in step.upstream])
+    if step.kind == INLINE:
+        return tasks.provide_inline(_seeded_copy(step.node, work.seed), work.request)
+    raise ValueError(f"unknown plan step kind {step.kind}")
+
+
+def _seeded_copy(node, seed):
+    from ..nodes.batch_provider import shallow_copy
+
+    n = shallow_copy(node)
+    n.__dict__["_dp_seed"] = seed
+    n.__dict__["_dp_rng"] = None
+    return n
+
+
+def run_inline(node, request, as_provide=False):
+    """Plan and run ``request`` in this process (inside a task, for nodes
+    whose upstream requests depend on data). With ``as_provide``, ``node``
+    is run as the plain filter it derives from, ignoring its own
+    ``provide``."""
+    token = tasks.INLINE.set(True)
+    try:
+        step = plan(node, request, own_provide=not as_provide)
+        return execute_local(step)
+    finally:
+        tasks.INLINE.reset(token)
+
+
+def _scheduler_of(node):
+    scheduler = node.__dict__.get("_dp_scheduler")
+    if scheduler is not None:
+        return scheduler
+    return dask.base.get_scheduler()
+
+
+def to_dask(node, request):
+    """The lazy form of ``node.request_batch(request)``: a dask ``Delayed``
+    whose result is the ``Batch``. Planning happens now, so request errors
+    are raised here."""
+    stats = ProfilingStats()
+    root = plan(node, request, stats)
+    graph, key = lower(root, stats)
+    return Delayed(key, graph)
+
+
+def compute(graph, key, scheduler=None):
+    """Compute ``key`` of ``graph`` with ``scheduler`` (a dask ``get``, a
+    ``distributed.Client``, or ``None`` for the synchronous scheduler)."""
+    if scheduler is None:
+        return dask.local.get_sync(graph, key)
+    if hasattr(scheduler, "get") and not callable(scheduler):
+        return scheduler.get(graph, key)
+    if hasattr(scheduler, "gather") and hasattr(scheduler, "get"):
+        return scheduler.get(graph, key)
+    if isinstance(scheduler, str):
+        return dask.base.get_scheduler(scheduler=scheduler)(graph, key)
+    return scheduler(graph, key)
+
+
+def request_batch(node, request):
+    """Plan ``request``, lower it to a dask graph, compute it: with the
+    scheduler given at build, else the active dask scheduler or
+    ``distributed.Client``, else in-process."""
+    if tasks.INLINE.get():
+        return run_inline(node, request)
+    stats = ProfilingStats()
+    root = plan(node, request, stats)
+    scheduler = _scheduler_of(node)
+    if scheduler is None:
+        return tasks.attach_stats(stats, execute_local(root))
+    graph, key = lower(root, stats)
+    return compute(graph, key, scheduler)

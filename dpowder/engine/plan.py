@@ -1,0 +1,223 @@
+"""The upstream pass: a request walks from the output node to the sources.
+
+Each node's ``prepare`` runs here, on the driver, once per request; what it
+needs upstream and what it stored on ``self`` (its *state diff*) are recorded
+in a ``PlanStep``. Every request error is raised here, before a task runs.
+"""
+
+import hashlib
+import random
+
+import numpy as np
+
+from ..batch_request import BatchRequest
+from ..errors import BatchFilterError
+from ..profiling import ProfilingStats, Timing
+from .checks import check_request
+
+SOURCE, FILTER, MULTI, INLINE = "source", "filter", "multi", "inline"
+
+
+def derive_seed(request_seed, uid, phase):
+    """A 64 bit seed from a request's seed, a node's identity and a phase
+    (0: prepare, 1: process), the same in every process."""
+    digest = hashlib.blake2b(f"{request_seed}:{uid}:{phase}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+class Work:
+    """What a task needs besides the node and its inputs: the request, the
+    dependencies, the state diff, the seed. Small, pickled with the task."""
+
+    __slots__ = ("request", "dependencies", "state", "seed", "tree")
+
+    def __init__(self, request, dependencies=None, state=None, seed=0, tree=None):
+        self.request = request
+        self.dependencies = dependencies
+        self.state = state
+        self.seed = seed
+        self.tree = tree
+
+    def __getstate__(self):
+        return (self.request, self.dependencies, self.state, self.seed, self.tree)
+
+    def __setstate__(self, state):
+        self.request, self.dependencies, self.state, self.seed, self.tree = state
+
+
+class PlanStep:
+    """One node serving one request, with the steps it depends on."""
+
+    __slots__ = ("kind", "node", "work", "upstream")
+
+    def __init__(self, kind, node, work, upstream=()):
+        self.kind = kind
+        self.node = node
+        self.work = work
+        self.upstream = upstream
+
+    def __repr__(self):
+        return f"PlanStep({self.kind}, {self.node.name()}, {len(self.upstream)} upstream)"
+
+    def walk(self):
+        """Every step of this plan, downstream first."""
+        stack = [self]
+        while stack:
+            step = stack.pop()
+            yield step
+            stack.extend(step.upstream)
+
+
+def _uid(node):
+    return node.__dict__.get("_dp_uid", type(node).__name__)
+
+
+def _is_own(node):
+    return type(node).__module__.startswith("dpowder.")
+
+
+def seed_node(node, request_seed, phase):
+    """Seed ``node.rng`` for a request; nodes not of dpowder (which may use
+    the global ``random`` and ``np.random`` as gunpowder nodes do) get the
+    global generators seeded too."""
+    seed = derive_seed(request_seed, _uid(node), phase)
+    d = node.__dict__
+    d["_dp_seed"] = seed
+    d["_dp_rng"] = None
+    if not _is_own(node):
+        random.seed(seed)
+        np.random.seed(seed & 0xFFFFFFFF)
+    return seed
+
+
+def _without_placeholders(request):
+    if not any(spec.placeholder for spec in request.values()):
+        return request
+    request = request.copy()
+    request.remove_placeholders()
+    return request
+
+
+def _state_diff(before, after):
+    return {
+        k: v
+        for k, v in after.items()
+        if not k.startswith("_dp_") and (k not in before or before[k] is not v)
+    }
+
+
+def _remove_provided(node, request):
+    for key in node.provided_items:
+        if key in request:
+            del request[key]
+
+
+def _kind(node, own_provide=True):
+    from ..nodes.batch_filter import BatchFilter
+    from ..nodes.batch_provider import BatchProvider
+
+    if not node._dp_upstream_list():
+        return SOURCE
+    if own_provide and node.has_data_dependent_control_flow():
+        return INLINE
+    if type(node).plan_upstream is not BatchProvider.plan_upstream:
+        return MULTI
+    if isinstance(node, BatchFilter):
+        return FILTER
+    return INLINE
+
+
+def plan(node, request, stats=None, own_provide=True):
+    """Plan ``request`` to ``node`` and everything upstream of it.
+
+    Returns the root ``PlanStep``. ``prepare`` timings go to ``stats`` (a
+    ``ProfilingStats``) when given. With ``own_provide=False`` a node that
+    overrides ``provide`` is planned as the filter it derives from (for
+    ``super().provide()``).
+    """
+    if not isinstance(request, BatchRequest):
+        raise TypeError(f"{node.describe()}.request_batch expects a BatchRequest, got {type(request).__name__}")
+    check_request(node, request)
+    seed = request.random_seed
+    kind = _kind(node, own_provide)
+
+    if kind == SOURCE:
+        work = Work(_without_placeholders(request), seed=derive_seed(seed, _uid(node), 1))
+        return PlanStep(SOURCE, node, work)
+    if kind == INLINE:
+        work = Work(request.copy(), seed=derive_seed(seed, _uid(node), 1))
+        return PlanStep(INLINE, node, work)
+    if kind == FILTER:
+        return plan_filter(node, request, stats)
+    return plan_multi(node, request, stats)
+
+
+def plan_multi(node, request, stats=None):
+    """Plan a node that asks upstream several requests, decided ahead."""
+    seed = request.random_seed
+    upstream = node._dp_upstream_list()
+    timing = Timing(node, "prepare")
+    timing.start()
+    downstream = request.copy()
+    before = dict(node.__dict__)
+    seed_node(node, seed, 0)
+    wanted = node.plan_upstream(request)
+    state = _state_diff(before, node.__dict__)
+    timing.stop()
+    if stats is not None:
+        stats.add(timing)
+    steps = []
+    for index, sub_request in wanted:
+        if not 0 <= index < len(upstream):
+            raise BatchFilterError(
+                f"{node.describe()}.plan_upstream asked upstream provider {index}, but it has {len(upstream)}"
+            )
+        steps.append(plan(upstream[index], sub_request, stats))
+    downstream.remove_placeholders()
+    work = Work(downstream, state=state, seed=derive_seed(seed, _uid(node), 1))
+    return PlanStep(MULTI, node, work, tuple(steps))
+
+
+def plan_filter(node, request, stats=None):
+    """Plan one ``BatchFilter`` step: ``prepare``, the upstream request, the
+    state diff; then the upstream plan."""
+    seed = request.random_seed
+    upstream = node.get_upstream_provider()
+    downstream = request.copy()
+    if node.skip_node(request):
+        _remove_provided(node, downstream)
+        return plan(upstream, downstream, stats)
+
+    timing = Timing(node, "prepare")
+    timing.start()
+    before = dict(node.__dict__)
+    seed_node(node, seed, 0)
+    dependencies = node.prepare(request)
+    # as in gunpowder, ``prepare`` may also shrink or drop items of ``request``
+    # itself; what goes upstream is that request updated with the dependencies
+    if dependencies is None:
+        upstream_request = request.copy()
+    elif isinstance(dependencies, BatchRequest):
+        upstream_request = request.update_with(dependencies)
+        upstream_request._random_seed = seed
+    else:
+        raise BatchFilterError(
+            f"{node.describe()}.prepare returned a {type(dependencies).__name__}; it must return "
+            f"a BatchRequest of its dependencies, or None to depend on the whole request"
+        )
+    _remove_provided(node, upstream_request)
+    state = _state_diff(before, node.__dict__)
+    timing.stop()
+    if stats is not None:
+        stats.add(timing)
+
+    upstream_step = plan(upstream, upstream_request, stats)
+    if dependencies is not None:
+        dependencies = _without_placeholders(dependencies)
+    downstream.remove_placeholders()
+    work = Work(downstream, dependencies, state, derive_seed(seed, _uid(node), 1))
+    return PlanStep(FILTER, node, work, (upstream_step,))
+
+
+def new_stats():
+    return ProfilingStats()

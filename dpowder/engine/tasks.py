@@ -1,0 +1,152 @@
+"""The functions tasks run: the same ones in a dask graph and in-process.
+
+Each runs on a shallow copy of its node carrying the state diff of the
+node's ``prepare`` for this request, so concurrently planned requests never
+share mutable node state. A failure re-raises the original exception with
+the node and request attached as a note.
+"""
+
+import contextvars
+import random
+
+import numpy as np
+
+from ..errors import BatchFilterError
+from ..nodes.batch_provider import shallow_copy
+from ..profiling import Timing
+from .checks import check_batch
+
+# True while a task runs a node's upstream in-process (data-dependent nodes)
+INLINE = contextvars.ContextVar("dpowder_inline", default=False)
+
+
+def _with_note(error, node, request):
+    note = f"dpowder: in {node.describe()}, serving {request!r}"
+    if note not in getattr(error, "__notes__", ()):
+        error.add_note(note)
+    return error
+
+
+def _prepared_copy(node, work):
+    n = shallow_copy(node)
+    d = n.__dict__
+    if work.state:
+        d.update(work.state)
+    d["_dp_seed"] = work.seed
+    d["_dp_rng"] = None
+    if not type(n).__module__.startswith("dpowder."):
+        random.seed(work.seed)
+        np.random.seed(work.seed & 0xFFFFFFFF)
+    return n
+
+
+def _keep_requested(batch, request):
+    for key in [k for k in batch.keys() if k not in request]:
+        del batch[key]
+    return batch
+
+
+def run_source(work, node):
+    """``provide`` of a node without upstream."""
+    n = _prepared_copy(node, work)
+    timing = Timing(n, "provide")
+    timing.start()
+    try:
+        batch = n.provide(work.request)
+        check_batch(node, batch, work.request)
+    except Exception as e:
+        raise _with_note(e, node, work.request)
+    _keep_requested(batch, work.request)
+    timing.stop()
+    batch.profiling_stats.add(timing)
+    return batch
+
+
+def run_filter(work, node, batch):
+    """``process`` of a ``BatchFilter``: crop to its dependencies, process,
+    merge the result back and crop to what was requested downstream."""
+    n = _prepared_copy(node, work)
+    timing = Timing(n, "process")
+    timing.start()
+    request = work.request
+    try:
+        node_batch = batch if work.dependencies is None else batch.crop(work.dependencies)
+        processed = n.process(node_batch, request)
+        if processed is None:
+            processed = node_batch
+        elif not hasattr(processed, "arrays"):
+            raise BatchFilterError(
+                f"{node.describe()}.process returned a {type(processed).__name__}; return a Batch "
+                f"or None (batch changed in place)"
+            )
+        result = batch.merge(processed, merge_profiling_stats=False).crop(request)
+    except Exception as e:
+        raise _with_note(e, node, request)
+    timing.stop()
+    result.profiling_stats.add(timing)
+    return result
+
+
+def run_combine(work, node, *batches):
+    """``combine`` of a node whose upstream requests were planned ahead."""
+    n = _prepared_copy(node, work)
+    timing = Timing(n, "process")
+    timing.start()
+    try:
+        batch = n.combine(list(batches), work.request)
+        check_batch(node, batch, work.request)
+    except Exception as e:
+        raise _with_note(e, node, work.request)
+    _keep_requested(batch, work.request)
+    for b in batches:
+        batch.profiling_stats.merge_with(b.profiling_stats)
+    timing.stop()
+    batch.profiling_stats.add(timing)
+    return batch
+
+
+def provide_inline(node, request):
+    """gunpowder's ``request_batch`` of a data-dependent node, in-process:
+    its ``provide`` asks upstream as it goes."""
+    from .plan import _without_placeholders
+
+    timing = Timing(node, "provide")
+    timing.start()
+    token = INLINE.set(True)
+    try:
+        provided_request = _without_placeholders(request)
+        batch = node.provide(provided_request.copy())
+        check_batch(node, batch, provided_request)
+        _keep_requested(batch, provided_request)
+    except Exception as e:
+        raise _with_note(e, node, request)
+    finally:
+        INLINE.reset(token)
+    timing.stop()
+    batch.profiling_stats.add(timing)
+    return batch
+
+
+def run_inline_task(work, *nodes):
+    """A data-dependent node and its whole upstream in one task. ``nodes``
+    are the subtree's nodes in the order of ``work.tree``, a nested
+    ``(index, [children])`` structure; they are relinked on copies."""
+    copies = [shallow_copy(n) for n in nodes]
+
+    def link(tree):
+        index, children = tree
+        node = copies[index]
+        node.__dict__["_dp_upstream"] = [link(child) for child in children]
+        return node
+
+    root = link(work.tree)
+    root.__dict__["_dp_seed"] = work.seed
+    root.__dict__["_dp_rng"] = None
+    return provide_inline(root, work.request)
+
+
+def attach_stats(stats, batch):
+    """Add the driver's ``prepare`` timings to the final batch."""
+    if stats is not None:
+        batch.profiling_stats.merge_with(stats)
+    return batch

@@ -1,0 +1,411 @@
+"""``Graph``: nodes with locations in world units and edges, on networkx."""
+
+import itertools
+
+import networkx as nx
+import numpy as np
+
+from .graph_spec import GraphSpec
+from .keys import GraphKey, GraphKeys
+from .roi import Roi
+
+__all__ = ["Graph", "Node", "Edge", "GraphKey", "GraphKeys"]
+
+
+class Node:
+    """A structure representing each node in a Graph.
+
+    Args:
+
+        id (int): A unique identifier for this Node.
+
+        location (np.ndarray): The node's location, in world units.
+
+        temporary (bool, optional): Marks a node made by an operation like
+            ``trim`` that only exists because of a limited view.
+
+        attrs (dict, optional): Any extra attributes.
+    """
+
+    __slots__ = ("attrs",)
+
+    def __init__(self, id, location, temporary=False, attrs=None):
+        self.attrs = {} if attrs is None else dict(attrs)
+        self.attrs["id"] = id
+        self.location = location
+        self.attrs["temporary"] = temporary
+
+    @classmethod
+    def from_attrs(cls, attrs):
+        """A Node viewing ``attrs`` (shared, not copied): changes to the node
+        change the graph it came from."""
+        node = cls.__new__(cls)
+        node.attrs = attrs
+        return node
+
+    @property
+    def id(self):
+        return self.attrs["id"]
+
+    @property
+    def original_id(self):
+        return self.attrs.get("original_id", self.id)
+
+    @property
+    def location(self):
+        return self.attrs["location"]
+
+    @location.setter
+    def location(self, location):
+        if not isinstance(location, np.ndarray):
+            location = np.asarray(location, dtype=np.float32)
+        self.attrs["location"] = location
+
+    @property
+    def temporary(self):
+        return self.attrs.get("temporary", False)
+
+    @property
+    def all(self):
+        return self.attrs
+
+    def __eq__(self, other):
+        return isinstance(other, Node) and self.id == other.id
+
+    def __hash__(self):
+        return hash(self.id)
+
+    def __repr__(self):
+        return f"Node({self.id}, {self.location})"
+
+    def __getstate__(self):
+        return self.attrs
+
+    def __setstate__(self, state):
+        self.attrs = state
+
+
+class Edge:
+    """A structure representing an edge in a graph.
+
+    Args:
+
+        u (int): The id of the 'u' node of this edge.
+
+        v (int): The id of the 'v' node of this edge.
+
+        attrs (dict, optional): Any extra attributes.
+    """
+
+    __slots__ = ("_u", "_v", "attrs")
+
+    def __init__(self, u, v, attrs=None):
+        self._u = u
+        self._v = v
+        self.attrs = {} if attrs is None else attrs
+
+    @property
+    def u(self):
+        return self._u
+
+    @property
+    def v(self):
+        return self._v
+
+    @property
+    def all(self):
+        return self.attrs
+
+    def __iter__(self):
+        return iter((self._u, self._v))
+
+    def __eq__(self, other):
+        return isinstance(other, Edge) and (self.u, self.v) == (other.u, other.v)
+
+    def __hash__(self):
+        return hash((self.u, self.v))
+
+    def __repr__(self):
+        return f"Edge({self.u}, {self.v})"
+
+    def __getstate__(self):
+        return (self._u, self._v, self.attrs)
+
+    def __setstate__(self, state):
+        self._u, self._v, self.attrs = state
+
+
+class Graph:
+    """Nodes (``Node``) and edges (``Edge``) with a ``GraphSpec``.
+
+    Args:
+
+        nodes (iterator of Node): The nodes.
+
+        edges (iterator of Edge): The edges.
+
+        spec (GraphSpec): A spec describing the data.
+    """
+
+    def __init__(self, nodes, edges, spec):
+        self.spec = spec
+        self._graph = nx.DiGraph() if spec.directed else nx.Graph()
+        dtype = spec.dtype
+        for node in nodes:
+            attrs = dict(node.attrs)
+            if dtype is not None:
+                attrs["location"] = np.asarray(attrs["location"], dtype=dtype)
+            self._graph.add_node(node.id, **attrs)
+        for edge in edges:
+            self._graph.add_edge(edge.u, edge.v, **edge.attrs)
+
+    @classmethod
+    def from_nx_graph(cls, graph, spec):
+        """A Graph over a networkx graph whose nodes have a ``location``
+        attribute (world units). The networkx graph is used, not copied."""
+        if spec.directed is None:
+            spec.directed = graph.is_directed()
+        elif spec.directed != graph.is_directed():
+            raise ValueError(
+                f"GraphSpec says directed={spec.directed} but the networkx graph is "
+                f"{'directed' if graph.is_directed() else 'undirected'}"
+            )
+        g = cls([], [], spec)
+        g._graph = graph
+        return g
+
+    def to_nx_graph(self):
+        """The networkx graph holding this graph's data."""
+        return self._graph
+
+    @property
+    def directed(self):
+        return self._graph.is_directed()
+
+    @property
+    def roi(self):
+        return self.spec.roi
+
+    @property
+    def nodes(self):
+        for node_id, attrs in self._graph.nodes(data=True):
+            if "id" not in attrs:
+                attrs["id"] = node_id
+            yield Node.from_attrs(attrs)
+
+    @property
+    def edges(self):
+        for u, v, attrs in self._graph.edges(data=True):
+            yield Edge(u, v, attrs)
+
+    def num_vertices(self):
+        return self._graph.number_of_nodes()
+
+    def num_edges(self):
+        return self._graph.number_of_edges()
+
+    def __len__(self):
+        return self._graph.number_of_nodes()
+
+    def node(self, id):
+        """Get node with a specific id."""
+        attrs = self._graph.nodes[id]
+        attrs.setdefault("id", id)
+        return Node.from_attrs(attrs)
+
+    def contains(self, node_id):
+        return node_id in self._graph.nodes
+
+    def edge(self, id):
+        """Get a specific edge, by ``(u, v)``."""
+        u, v = id
+        return Edge(u, v, self._graph.edges[u, v])
+
+    def neighbors(self, node):
+        node_id = node.id if isinstance(node, Node) else node
+        if self.directed:
+            ids = itertools.chain(self._graph.successors(node_id), self._graph.predecessors(node_id))
+        else:
+            ids = self._graph.neighbors(node_id)
+        for n in ids:
+            yield self.node(n)
+
+    def in_edges(self, node):
+        for u, v, attrs in self._graph.in_edges(node.id, data=True):
+            yield Edge(u, v, attrs)
+
+    def out_edges(self, node):
+        for u, v, attrs in self._graph.out_edges(node.id, data=True):
+            yield Edge(u, v, attrs)
+
+    def add_node(self, node):
+        """Add a node; an existing node of the same id has its attributes
+        overwritten."""
+        self._graph.add_node(node.id, **node.attrs)
+
+    def add_edge(self, edge):
+        """Add an edge; an existing edge (u, v) has its attributes
+        overwritten."""
+        self._graph.add_edge(edge.u, edge.v, **edge.attrs)
+
+    def remove_node(self, node, retain_connectivity=False):
+        """Remove a node. With ``retain_connectivity``, its neighbours are
+        connected to each other (a->b->c without b becomes a->c)."""
+        node_id = node.id if isinstance(node, Node) else node
+        if retain_connectivity:
+            if self.directed:
+                new_edges = [
+                    (p, s)
+                    for p in self._graph.predecessors(node_id)
+                    for s in self._graph.successors(node_id)
+                    if p != s
+                ]
+            else:
+                neighbours = list(self._graph.neighbors(node_id))
+                new_edges = list(itertools.combinations(neighbours, 2))
+            self._graph.add_edges_from(new_edges)
+        self._graph.remove_node(node_id)
+
+    def remove_edge(self, edge):
+        """Remove an edge from the graph."""
+        self._graph.remove_edge(edge.u, edge.v)
+
+    def copy(self):
+        """A copy of this graph; node and edge attributes are copied too."""
+        g = Graph.__new__(Graph)
+        g.spec = self.spec.copy()
+        graph = self._graph.__class__()
+        graph.add_nodes_from(
+            (n, {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in attrs.items()})
+            for n, attrs in self._graph.nodes(data=True)
+        )
+        graph.add_edges_from((u, v, dict(attrs)) for u, v, attrs in self._graph.edges(data=True))
+        g._graph = graph
+        return g
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+    def crop(self, roi):
+        """A copy restricted to ``roi`` (world units): nodes outside are
+        removed except "dangling" ones, the outside end of an edge whose other
+        end is inside. ``trim`` replaces those by nodes on the ROI boundary."""
+        graph = self._graph
+        inside = {n for n, loc in graph.nodes(data="location") if roi.contains(loc)}
+        keep = set(inside)
+        keep_edges = []
+        for u, v in graph.edges():
+            if u in inside or v in inside:
+                keep.add(u)
+                keep.add(v)
+                keep_edges.append((u, v))
+        cropped = Graph.__new__(Graph)
+        cropped.spec = self.spec.copy()
+        cropped.spec.roi = Roi(roi.offset, roi.shape)
+        sub = graph.__class__()
+        sub.add_nodes_from(
+            (n, {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in graph.nodes[n].items()})
+            for n in graph.nodes
+            if n in keep
+        )
+        sub.add_edges_from((u, v, dict(graph.edges[u, v])) for u, v in keep_edges)
+        cropped._graph = sub
+        return cropped
+
+    def trim(self, roi):
+        """A copy in which every node outside ``roi`` is removed and each edge
+        leaving the ROI ends at a new temporary node where it crosses the ROI
+        boundary."""
+        result = self.copy()
+        graph = result._graph
+        outside = [n for n, loc in graph.nodes(data="location") if not roi.contains(loc)]
+        next_id = max((n for n in graph.nodes if isinstance(n, (int, np.integer))), default=-1) + 1
+        for out_id in outside:
+            out_attrs = graph.nodes[out_id]
+            edges = list(graph.in_edges(out_id, data=True)) if graph.is_directed() else []
+            edges_out = list(graph.out_edges(out_id, data=True)) if graph.is_directed() else list(graph.edges(out_id, data=True))
+            crossing = []
+            for u, v, attrs in edges + edges_out:
+                other = u if v == out_id else v
+                if other not in outside:
+                    crossing.append((u, v, other, attrs))
+            for u, v, other, attrs in crossing:
+                location = _roi_intersection(graph.nodes[other]["location"], out_attrs["location"], roi)
+                new_attrs = {k: val for k, val in out_attrs.items() if k not in ("location", "id")}
+                new_attrs.update(id=next_id, location=location, temporary=True)
+                graph.add_node(next_id, **new_attrs)
+                if u == out_id:
+                    graph.add_edge(next_id, v, **attrs)
+                else:
+                    graph.add_edge(u, next_id, **attrs)
+                next_id += 1
+        graph.remove_nodes_from(outside)
+        result.spec.roi = Roi(roi.offset, roi.shape)
+        return result
+
+    def merge(self, other, copy_from_self=False, copy=False):
+        """Merge with another graph; one must contain the other's ROI. Nodes
+        and edges of the receiving graph inside the other's ROI are replaced
+        by the other's (vice versa with ``copy_from_self``)."""
+        if copy_from_self:
+            src, dst = self, other
+        else:
+            src, dst = other, self
+        if not (dst.spec.roi.contains(src.spec.roi) or src.spec.roi.contains(dst.spec.roi)):
+            raise ValueError(f"Can not merge graphs with ROIs {dst.spec.roi} and {src.spec.roi}")
+        if src.spec.roi.contains(dst.spec.roi):
+            return src.copy() if copy else src
+        merged = dst.copy()
+        graph = merged._graph
+        src_roi = src.spec.roi
+        graph.remove_nodes_from([n for n, loc in list(graph.nodes(data="location")) if src_roi.contains(loc)])
+        for node in src.nodes:
+            graph.add_node(node.id, **node.attrs)
+        for edge in src.edges:
+            graph.add_edge(edge.u, edge.v, **edge.attrs)
+        return merged
+
+    def shift(self, offset):
+        """Move every node by ``offset`` (world units), and the ROI with it."""
+        offset = np.asarray(offset)
+        for _, attrs in self._graph.nodes(data=True):
+            attrs["location"] = (attrs["location"] + offset).astype(attrs["location"].dtype)
+        if self.spec.roi is not None:
+            self.spec.roi = self.spec.roi.shift(tuple(int(o) for o in offset))
+
+    def relabel_connected_components(self):
+        """Set the attribute ``component`` of every node to the index of its
+        (weakly) connected component, in order of the smallest node id."""
+        graph = self._graph
+        components = nx.weakly_connected_components(graph) if graph.is_directed() else nx.connected_components(graph)
+        components = sorted((sorted(c) for c in components), key=lambda c: c[0])
+        for i, component in enumerate(components):
+            for n in component:
+                graph.nodes[n]["component"] = i
+
+    def __repr__(self):
+        return f"Graph({self.num_vertices()} nodes, {self.num_edges()} edges, {self.spec})"
+
+
+def _roi_intersection(inside, outside, roi):
+    """Where the segment from ``inside`` to ``outside`` leaves ``roi``, nudged
+    just inside so that ``roi.contains`` holds."""
+    inside = np.asarray(inside, dtype=np.float64)
+    outside = np.asarray(outside, dtype=np.float64)
+    direction = outside - inside
+    begin = np.array([-np.inf if b is None else b for b in roi.begin], dtype=np.float64)
+    end = np.array([np.inf if e is None else e for e in roi.end], dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_begin = (begin - inside) / direction
+        t_end = (end - inside) / direction
+    candidates = np.concatenate([t_begin, t_end])
+    candidates = candidates[np.isfinite(candidates) & (candidates >= 0) & (candidates <= 1)]
+    t = candidates.min() if candidates.size else 1.0
+    location = inside + t * direction
+    location = np.minimum(np.maximum(location, begin), np.nextafter(end, -np.inf))
+    dtype = np.asarray(outside).dtype if np.asarray(outside).dtype.kind == "f" else np.float32
+    location = location.astype(np.float32)
+    # float32 rounding can land exactly on the end face again
+    too_far = location >= end
+    location[too_far] = np.nextafter(end[too_far].astype(np.float32), np.float32(-np.inf))
+    return location.astype(dtype) if dtype != np.float32 else location

@@ -1,0 +1,1 @@
+"""Reading and writing volumes: zarr (v2, v3, OME-NGFF), HDF5, xarray."""

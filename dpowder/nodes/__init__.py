@@ -1,0 +1,34 @@
+"""Every node, one per module, named after the node."""
+
+from .batch_provider import BatchProvider
+from .batch_filter import BatchFilter
+
+# -- sources ------------------------------------------------------------------
+from .array_source import ArraySource
+from .gp_sources import GPArraySource, GPGraphSource
+
+# -- provider combination -----------------------------------------------------
+from .merge_provider import MergeProvider
+
+# -- location and array manipulation ------------------------------------------
+from .crop import Crop
+from .pad import Pad
+from .squeeze import Squeeze
+from .unsqueeze import Unsqueeze
+from .stack import Stack
+
+# -- image processing ----------------------------------------------------------
+from .normalize import Normalize
+from .intensity_scale_shift import IntensityScaleShift
+
+# -- io (issue 3) ----------------------------------------------------------------
+
+# -- augmentation and random locations (issue 4) ----------------------------------
+
+# -- label, graph and image processing (issue 5) ----------------------------------
+
+# -- blockwise (issue 6) -----------------------------------------------------------
+
+# -- training, performance (issue 7) ------------------------------------------------
+
+# -- compatibility (issue 8) ---------------------------------------------------------

@@ -1,0 +1,200 @@
+"""``BatchProvider``: the base of every node."""
+
+import os
+import sys
+
+import numpy as np
+
+from ..errors import BatchRequestError, PipelineSetupError
+from ..provider_spec import ProviderSpec
+
+__all__ = ["BatchProvider", "BatchRequestError"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _creation_site():
+    """``file:line`` of the first frame outside dpowder: where the user made
+    the node."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_PACKAGE_DIR) or "/tests/" in filename:
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+class BatchProvider:
+    """Superclass for all nodes in a pipeline.
+
+    A ``BatchProvider`` provides batches of arrays and graphs. What it offers
+    is its ``spec`` (a ``ProviderSpec``), announced in ``setup`` with
+    ``provides``. To create a source, subclass this class and implement
+    ``setup`` and ``provide``; for a node with exactly one upstream provider,
+    subclass ``BatchFilter``.
+
+    Nodes say *what* (``setup``, ``prepare``, ``process``, ``provide``); the
+    engine decides where and when they run. Randomness comes from ``self.rng``,
+    a ``numpy.random.Generator`` seeded by the request's ``random_seed`` and
+    this node's place in the pipeline.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        self._dp_created_at = _creation_site()
+        return self
+
+    # -- what subclasses implement ------------------------------------------
+
+    def setup(self):
+        """Called when the pipeline is built, after every upstream provider is
+        set up. Call ``provides()`` here to announce what this node offers."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement setup()")
+
+    def teardown(self):
+        """Called when the pipeline is torn down; free resources here."""
+
+    def provide(self, request):
+        """Return the ``Batch`` for ``request`` (a ``BatchRequest``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement provide()")
+
+    # -- planning hooks (beyond gunpowder) ------------------------------------
+
+    def plan_upstream(self, request):
+        """For a node with several upstream requests: return the list of
+        ``(upstream_index, BatchRequest)`` it needs for ``request``, decided
+        before any data is seen; ``combine`` then makes the batch. ``None``
+        (the default) means the node is not planned ahead and runs with its
+        upstream inside one task."""
+        return None
+
+    def combine(self, batches, request):
+        """Make the batch for ``request`` from the upstream ``batches`` that
+        ``plan_upstream`` asked for, in the same order."""
+        raise NotImplementedError(f"{type(self).__name__} plans upstream requests but does not implement combine()")
+
+    def has_data_dependent_control_flow(self):
+        """Whether what this node asks upstream depends on the data it gets
+        back (e.g. ``Reject`` asks again until a batch passes). Such a node
+        is lowered to one task that runs its upstream sub-plan inside it."""
+        if not self._dp_upstream_list():
+            return False
+        return type(self).plan_upstream is BatchProvider.plan_upstream
+
+    # -- spec -----------------------------------------------------------------
+
+    @property
+    def spec(self):
+        """The ``ProviderSpec`` of this node; ``None`` before the pipeline is
+        built."""
+        return self.__dict__.get("_spec")
+
+    def provides(self, key, spec):
+        """Introduce a new output provided by this node. Call in ``setup()``.
+
+        Args:
+
+            key (ArrayKey or GraphKey): The key provided.
+
+            spec (ArraySpec or GraphSpec): The spec of what is provided.
+        """
+        if self.spec is None:
+            self._spec = ProviderSpec()
+        if key in self._spec:
+            raise PipelineSetupError(
+                f"{self.describe()} provides {key}, but {key} is already provided "
+                f"(upstream spec: {self._spec[key]})"
+            )
+        self._spec[key] = spec.copy()
+        self.__dict__.setdefault("provided_items", []).append(key)
+
+    @property
+    def provided_items(self):
+        return self.__dict__.setdefault("provided_items", [])
+
+    # -- requesting -----------------------------------------------------------
+
+    def request_batch(self, request):
+        """Request a batch from this provider.
+
+        Args:
+
+            request (BatchRequest): A request containing (possibly partial)
+                ``ArraySpec`` and ``GraphSpec``.
+        """
+        from ..engine.execute import request_batch
+
+        return request_batch(self, request)
+
+    def get_upstream_providers(self):
+        return list(self._dp_upstream_list())
+
+    def _dp_upstream_list(self):
+        upstream = self.__dict__.get("_dp_upstream")
+        return upstream if upstream is not None else ()
+
+    # -- randomness -----------------------------------------------------------
+
+    @property
+    def rng(self):
+        """A ``numpy.random.Generator`` for this node and the current request:
+        the same request seed gives the same draws wherever the node runs."""
+        rng = self.__dict__.get("_dp_rng")
+        if rng is None:
+            rng = np.random.default_rng(self.__dict__.get("_dp_seed", 0))
+            self._dp_rng = rng
+        return rng
+
+    # -- composition ----------------------------------------------------------
+
+    def __add__(self, other):
+        from ..pipeline import Pipeline
+
+        return Pipeline(self) + other
+
+    def __radd__(self, other):
+        from ..pipeline import Pipeline
+
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Pipeline(self).__radd__(other)
+
+    # -- description ----------------------------------------------------------
+
+    def name(self):
+        return type(self).__name__
+
+    def describe(self):
+        """The node's class and where it was created, for error messages."""
+        return f"{type(self).__name__} (created at {self.__dict__.get('_dp_created_at', '<unknown>')})"
+
+    def __repr__(self):
+        return self.name()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        # the upstream chain travels as graph dependencies, never with a node
+        state.pop("_dp_upstream", None)
+        state.pop("_dp_rng", None)
+        state.pop("_dp_scheduler", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def _check_request(self, request):
+        """Raise ``BatchRequestError`` where ``request`` asks for what this node
+        does not provide."""
+        from ..engine.checks import check_request
+
+        check_request(self, request)
+
+
+def shallow_copy(node):
+    """A copy of ``node`` sharing its members (cheap; for per-request
+    state)."""
+    new = object.__new__(type(node))
+    new.__dict__.update(node.__dict__)
+    new.__dict__.pop("_dp_rng", None)
+    return new

@@ -1,0 +1,188 @@
+"""``Pipeline`` and ``build``: composing nodes, setting them up, tearing
+them down."""
+
+import uuid
+
+from .errors import BatchFilterError, BatchRequestError, DpowderError, PipelineRequestError, PipelineSetupError
+from .nodes.batch_provider import BatchProvider
+
+__all__ = [
+    "Pipeline",
+    "build",
+    "PipelineSetupError",
+    "PipelineRequestError",
+    "BatchRequestError",
+    "BatchFilterError",
+]
+
+
+class Pipeline:
+    """A tree of nodes: ``output`` is the most downstream node, ``children``
+    the pipelines feeding it. Made with ``+`` from nodes and tuples::
+
+        pipeline = (source_a, source_b) + MergeProvider() + Normalize(RAW)
+    """
+
+    def __init__(self, node):
+        if not isinstance(node, BatchProvider):
+            raise TypeError(f"a Pipeline is made of BatchProviders, got {type(node).__name__}")
+        self.output = node
+        self.children = []
+        self.initialized = False
+
+    def traverse(self, callback, reverse=False):
+        """Call ``callback(pipeline)`` for this pipeline and every upstream
+        one: downstream first, or sources first with ``reverse``. Returns the
+        results in that order."""
+        results = []
+        if not reverse:
+            results.append(callback(self))
+        for child in self.children:
+            results.extend(child.traverse(callback, reverse))
+        if reverse:
+            results.append(callback(self))
+        return results
+
+    def copy(self):
+        """A copy of the structure; the nodes are shared."""
+        pipeline = Pipeline(self.output)
+        pipeline.children = [c.copy() for c in self.children]
+        return pipeline
+
+    def __add__(self, other):
+        if isinstance(other, BatchProvider):
+            other = Pipeline(other)
+        if not isinstance(other, Pipeline):
+            return NotImplemented
+        result = other.copy()
+        for leaf in result._leaves():
+            leaf.children.append(self.copy())
+        return result
+
+    def _leaves(self):
+        return [p for p in self.traverse(lambda p: p) if not p.children]
+
+    def __radd__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        children = []
+        for o in other:
+            if isinstance(o, BatchProvider):
+                o = Pipeline(o)
+            if not isinstance(o, Pipeline):
+                raise TypeError(f"only nodes and pipelines can be combined in a tuple, got {type(o).__name__}")
+            children.append(o)
+        result = self.copy()
+        for leaf in result._leaves():
+            leaf.children.extend(c.copy() for c in children)
+        return result
+
+    # -- build ----------------------------------------------------------------
+
+    def setup(self, scheduler=None):
+        """Link nodes to their upstream providers and call ``setup`` on each,
+        sources first. ``scheduler`` (optional): a ``distributed.Client`` or a
+        dask scheduler name/``get`` that requests to this pipeline use."""
+        build_id = uuid.uuid4().hex[:8]
+        order = self.traverse(lambda p: p)
+        uids = {}
+        for index, pipeline in enumerate(order):
+            node = pipeline.output
+            if id(node) not in uids:
+                uids[id(node)] = f"{index}"
+                node.__dict__["_dp_uid"] = f"{index}"
+                node.__dict__["_dp_build"] = build_id
+            node.__dict__["_dp_upstream"] = [c.output for c in pipeline.children]
+        self.output.__dict__["_dp_scheduler"] = scheduler
+
+        done = set()
+
+        def setup_node(pipeline):
+            node = pipeline.output
+            if id(node) in done:
+                return
+            done.add(id(node))
+            try:
+                if hasattr(node, "_dp_init_spec"):
+                    node._dp_init_spec()
+                else:
+                    node.__dict__["_spec"] = None
+                    node.provided_items.clear()
+                node.setup()
+            except DpowderError:
+                raise
+            except Exception as e:
+                raise PipelineSetupError(f"{node.describe()}.setup() failed: {type(e).__name__}: {e}") from e
+
+        self.traverse(setup_node, reverse=True)
+        self.initialized = True
+
+    def internal_teardown(self):
+        """Call ``teardown`` on every node."""
+        done = set()
+
+        def teardown_node(pipeline):
+            node = pipeline.output
+            if id(node) not in done:
+                done.add(id(node))
+                node.teardown()
+
+        self.traverse(teardown_node)
+        self.initialized = False
+
+    @property
+    def spec(self):
+        """The ``ProviderSpec`` of the output node (after build)."""
+        return self.output.spec
+
+    def request_batch(self, request):
+        """Plan ``request``, lower it to a dask graph and compute it."""
+        return self.output.request_batch(request)
+
+    def to_dask(self, request):
+        """The lazy form of ``request_batch``: a dask ``Delayed`` of the
+        ``Batch``, planned now (request errors are raised here)."""
+        from .engine.execute import to_dask
+
+        return to_dask(self.output, request)
+
+    def __repr__(self):
+        def render(p, depth):
+            lines = ["  " * depth + p.output.name()]
+            for c in p.children:
+                lines.extend(render(c, depth + 1))
+            return lines
+
+        return "\n".join(render(self, 0))
+
+
+class build:
+    """Set up a pipeline on entering the context and tear it down on leaving
+    it::
+
+        with build(pipeline) as p:
+            batch = p.request_batch(request)
+
+    Args:
+
+        pipeline (Pipeline or BatchProvider): What to build.
+
+        scheduler (optional): A ``distributed.Client``, a dask scheduler name
+            (``"sync"``, ``"threads"``, ``"processes"``) or ``get`` function
+            for this pipeline's requests. By default the active dask
+            scheduler or client is used, else everything runs in-process.
+    """
+
+    def __init__(self, pipeline, scheduler=None):
+        if isinstance(pipeline, BatchProvider):
+            pipeline = Pipeline(pipeline)
+        self.pipeline = pipeline
+        self.scheduler = scheduler
+
+    def __enter__(self):
+        self.pipeline.setup(scheduler=self.scheduler)
+        return self.pipeline
+
+    def __exit__(self, exc_type, exc_value, tb):
+        self.pipeline.internal_teardown()
+        return False
