@@ -4,7 +4,7 @@
 planned on the driver and lowered into dask task graphs.
 """
 
-from . import graph, nodes, pipeline, profiling
+from . import graph, jax, nodes, pipeline, profiling, tensorflow, torch
 from .array import Array, ArrayKey, ArrayKeys
 from .array_spec import ArraySpec
 from .batch import Batch
