@@ -93,7 +93,7 @@ class Pipeline:
                 node.__dict__["_dp_uid"] = f"{index}"
                 node.__dict__["_dp_build"] = build_id
             node.__dict__["_dp_upstream"] = [c.output for c in pipeline.children]
-        self.output.__dict__["_dp_scheduler"] = scheduler
+            node.__dict__["_dp_scheduler"] = scheduler
 
         done = set()
 

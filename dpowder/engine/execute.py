@@ -13,7 +13,8 @@ from dask.delayed import Delayed
 
 from ..profiling import ProfilingStats
 from . import tasks
-from .plan import FILTER, INLINE, MULTI, SOURCE, plan
+from ..errors import PipelineRequestError
+from .plan import DRIVER, FILTER, INLINE, MULTI, SOURCE, plan
 
 
 def _request_token(request):
@@ -90,7 +91,13 @@ def execute_local(step):
         return tasks.run_combine(work, step.node, *[execute_local(u) for u in step.upstream])
     if step.kind == INLINE:
         return tasks.provide_inline(_seeded_copy(step.node, work.seed), work.request)
+    if step.kind == DRIVER:
+        return tasks.provide_on_driver(step.node, work)
     raise ValueError(f"unknown plan step kind {step.kind}")
+
+
+def _has_driver_step(root):
+    return any(step.kind == DRIVER for step in root.walk())
 
 
 def _seeded_copy(node, seed):
@@ -128,6 +135,12 @@ def to_dask(node, request):
     are raised here."""
     stats = ProfilingStats()
     root = plan(node, request, stats)
+    if _has_driver_step(root):
+        names = sorted({s.node.name() for s in root.walk() if s.kind == DRIVER})
+        raise PipelineRequestError(
+            f"{node.describe()}: the pipeline contains {', '.join(names)}, which run in the calling "
+            f"process and schedule their upstream themselves; use request_batch() instead of to_dask()"
+        )
     graph, key = lower(root, stats)
     return Delayed(key, graph)
 
@@ -155,7 +168,8 @@ def request_batch(node, request):
     stats = ProfilingStats()
     root = plan(node, request, stats)
     scheduler = _scheduler_of(node)
-    if scheduler is None:
+    if scheduler is None or _has_driver_step(root):
+        # nodes downstream of a driver-side node (Scan, Train) run here too
         return tasks.attach_stats(stats, execute_local(root))
     graph, key = lower(root, stats)
     return compute(graph, key, scheduler)

@@ -15,7 +15,7 @@ from ..errors import BatchFilterError
 from ..profiling import ProfilingStats, Timing
 from .checks import check_request
 
-SOURCE, FILTER, MULTI, INLINE = "source", "filter", "multi", "inline"
+SOURCE, FILTER, MULTI, INLINE, DRIVER = "source", "filter", "multi", "inline", "driver"
 
 
 def derive_seed(request_seed, uid, phase):
@@ -118,6 +118,8 @@ def _kind(node, own_provide=True):
 
     if not node._dp_upstream_list():
         return SOURCE
+    if own_provide and node.runs_on_driver():
+        return DRIVER
     if own_provide and node.has_data_dependent_control_flow():
         return INLINE
     if type(node).plan_upstream is not BatchProvider.plan_upstream:
@@ -144,9 +146,9 @@ def plan(node, request, stats=None, own_provide=True):
     if kind == SOURCE:
         work = Work(_without_placeholders(request), seed=derive_seed(seed, _uid(node), 1))
         return PlanStep(SOURCE, node, work)
-    if kind == INLINE:
+    if kind in (INLINE, DRIVER):
         work = Work(request.copy(), seed=derive_seed(seed, _uid(node), 1))
-        return PlanStep(INLINE, node, work)
+        return PlanStep(kind, node, work)
     if kind == FILTER:
         return plan_filter(node, request, stats)
     return plan_multi(node, request, stats)

@@ -127,6 +127,28 @@ def provide_inline(node, request):
     return batch
 
 
+def provide_on_driver(node, work):
+    """A node that runs in the calling process (``runs_on_driver``): its
+    ``provide`` schedules its upstream through the engine (not inline)."""
+    n = shallow_copy(node)
+    n.__dict__["_dp_seed"] = work.seed
+    n.__dict__["_dp_rng"] = None
+    timing = Timing(n, "provide")
+    timing.start()
+    from .plan import _without_placeholders
+
+    request = _without_placeholders(work.request)
+    try:
+        batch = n.provide(request.copy())
+        check_batch(node, batch, request)
+    except Exception as e:
+        raise _with_note(e, node, request)
+    _keep_requested(batch, request)
+    timing.stop()
+    batch.profiling_stats.add(timing)
+    return batch
+
+
 def run_inline_task(work, *nodes):
     """A data-dependent node and its whole upstream in one task. ``nodes``
     are the subtree's nodes in the order of ``work.tree``, a nested

@@ -82,6 +82,14 @@ class BatchProvider:
             return False
         return type(self).plan_upstream is BatchProvider.plan_upstream
 
+    def runs_on_driver(self):
+        """Whether this node runs in the calling process (the consumer) and
+        has its upstream scheduled through the engine's services (blockwise
+        maps, streams) instead of being lowered into a task. ``Scan``,
+        ``Train`` and ``PreCache`` do; nodes downstream of one run in the
+        calling process too."""
+        return False
+
     # -- spec -----------------------------------------------------------------
 
     @property
