@@ -123,8 +123,8 @@ class Array:
         else:
             src, dst = array, self
         if src.spec.roi.contains(dst.spec.roi):
-            result = src.crop(dst.spec.roi, copy=copy) if src.spec.roi != dst.spec.roi else (src.copy() if copy else src)
-            return Array._make(result.data, result.spec, dict(result.attrs)) if result is src else result
+            # the source covers everything: the result is the source
+            return src.copy() if copy else Array._make(src.data, src.spec.copy(), dict(src.attrs))
         data = np.array(dst.data)  # writable and owned: src goes into it
         merged = Array._make(data, dst.spec.copy(), dict(dst.attrs))
         merged[src.spec.roi] = src.data

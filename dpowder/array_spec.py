@@ -57,7 +57,9 @@ class ArraySpec:
     def copy(self):
         """Create a copy of this spec."""
         spec = ArraySpec.__new__(ArraySpec)
-        spec.roi = copy_roi(self.roi)
+        # Rois are shared: dpowder and gunpowder nodes rebind spec.roi, they
+        # don't mutate a Roi in place
+        spec.roi = self.roi
         spec.voxel_size = self.voxel_size
         spec.interpolatable = self.interpolatable
         spec.nonspatial = self.nonspatial
@@ -74,9 +76,10 @@ class ArraySpec:
         """Update this spec with another: ROIs are unioned, every other field
         that is set in ``spec`` replaces this one's."""
         if self.roi is not None and spec.roi is not None:
-            self.roi = self.roi.union(spec.roi)
+            if self.roi != spec.roi:
+                self.roi = self.roi.union(spec.roi)
         elif spec.roi is not None:
-            self.roi = copy_roi(spec.roi)
+            self.roi = spec.roi
         if spec.voxel_size is not None:
             self.voxel_size = spec.voxel_size
         if spec.interpolatable is not None:

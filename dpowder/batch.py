@@ -149,6 +149,8 @@ class Batch:
             merged.iteration = batch.iteration
         if batch.loss is not None:
             merged.loss = batch.loss
+        if getattr(batch, "affinity_neighborhood", None) is not None:
+            merged.affinity_neighborhood = batch.affinity_neighborhood
         return merged
 
     def to_xarray(self):

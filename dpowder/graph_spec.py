@@ -28,7 +28,9 @@ class GraphSpec:
     def copy(self):
         """Create a copy of this spec."""
         spec = GraphSpec.__new__(GraphSpec)
-        spec.roi = copy_roi(self.roi)
+        # Rois are shared: dpowder and gunpowder nodes rebind spec.roi, they
+        # don't mutate a Roi in place
+        spec.roi = self.roi
         spec.directed = self.directed
         spec.dtype = self.dtype
         spec.placeholder = self.placeholder
@@ -42,9 +44,10 @@ class GraphSpec:
     def update_with(self, spec):
         """Union the ROIs; other fields set in ``spec`` replace this one's."""
         if self.roi is not None and spec.roi is not None:
-            self.roi = self.roi.union(spec.roi)
+            if self.roi != spec.roi:
+                self.roi = self.roi.union(spec.roi)
         elif spec.roi is not None:
-            self.roi = copy_roi(spec.roi)
+            self.roi = spec.roi
         if spec.directed is not None:
             self.directed = spec.directed
         if spec.dtype is not None:

@@ -116,10 +116,20 @@ def run_inline(node, request, as_provide=False):
     ``provide``."""
     token = tasks.INLINE.set(True)
     try:
-        step = plan(node, request, own_provide=not as_provide)
+        step = plan(node, _own_copy(request), own_provide=not as_provide)
         return execute_local(step)
     finally:
         tasks.INLINE.reset(token)
+
+
+def _own_copy(request):
+    """The caller's request, copied: ``prepare`` may change the request it
+    gets (gunpowder's contract), never the caller's. Draws its seed first so
+    the copy and the original agree."""
+    if not hasattr(request, "random_seed"):
+        return request
+    request.random_seed
+    return request.copy()
 
 
 def _scheduler_of(node):
@@ -134,7 +144,7 @@ def to_dask(node, request):
     whose result is the ``Batch``. Planning happens now, so request errors
     are raised here."""
     stats = ProfilingStats()
-    root = plan(node, request, stats)
+    root = plan(node, _own_copy(request), stats)
     if _has_driver_step(root):
         names = sorted({s.node.name() for s in root.walk() if s.kind == DRIVER})
         raise PipelineRequestError(
@@ -166,7 +176,7 @@ def request_batch(node, request):
     if tasks.INLINE.get():
         return run_inline(node, request)
     stats = ProfilingStats()
-    root = plan(node, request, stats)
+    root = plan(node, _own_copy(request), stats)
     scheduler = _scheduler_of(node)
     if scheduler is None or _has_driver_step(root):
         # nodes downstream of a driver-side node (Scan, Train) run here too

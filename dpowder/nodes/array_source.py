@@ -73,7 +73,8 @@ class ArraySource(BatchProvider):
             return batch
         roi = request[self.key].roi
         if isinstance(self.array, Array):
-            data = self.array.crop(roi, copy=False).data
+            # a copy: downstream nodes may modify their batch in place
+            data = np.array(self.array.crop(roi, copy=False).data)
         else:
             data = self.array[roi]
             data = getattr(data, "data", data)
