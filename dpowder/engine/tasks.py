@@ -27,6 +27,17 @@ def _with_note(error, node, request):
     return error
 
 
+def _in_task(function, *args):
+    """Run ``function`` as a task body: a ``request_batch`` made inside it (a
+    node asking another pipeline) runs in this process, never back on the
+    scheduler the task itself runs on."""
+    token = INLINE.set(True)
+    try:
+        return function(*args)
+    finally:
+        INLINE.reset(token)
+
+
 def _prepared_copy(node, work):
     n = shallow_copy(node)
     d = n.__dict__
@@ -52,7 +63,7 @@ def run_source(work, node):
     timing = Timing(n, "provide")
     timing.start()
     try:
-        batch = n.provide(work.request)
+        batch = _in_task(n.provide, work.request)
         check_batch(node, batch, work.request)
     except Exception as e:
         raise _with_note(e, node, work.request)
@@ -71,7 +82,7 @@ def run_filter(work, node, batch):
     request = work.request
     try:
         node_batch = batch if work.dependencies is None else batch.crop(work.dependencies)
-        processed = n.process(node_batch, request)
+        processed = _in_task(n.process, node_batch, request)
         if processed is None:
             processed = node_batch
         elif not hasattr(processed, "arrays"):
@@ -93,7 +104,7 @@ def run_combine(work, node, *batches):
     timing = Timing(n, "process")
     timing.start()
     try:
-        batch = n.combine(list(batches), work.request)
+        batch = _in_task(n.combine, list(batches), work.request)
         check_batch(node, batch, work.request)
     except Exception as e:
         raise _with_note(e, node, work.request)
