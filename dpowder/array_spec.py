@@ -3,18 +3,10 @@
 import numpy as np
 
 from .coordinate import Coordinate
-from .roi import Roi
+from .spec_base import SpecBase
 
 
-def copy_roi(roi):
-    """A cheap copy of a ``Roi`` (funlib Rois have setters, so specs never
-    share one)."""
-    if roi is None:
-        return None
-    return Roi(roi.offset, roi.shape)
-
-
-class ArraySpec:
+class ArraySpec(SpecBase):
     """Contains meta-information about an array.
 
     Args:
@@ -54,48 +46,16 @@ class ArraySpec:
                 f"(got roi={roi}, voxel_size={voxel_size})"
             )
 
-    def copy(self):
-        """Create a copy of this spec."""
-        spec = ArraySpec.__new__(ArraySpec)
-        # Rois are shared: dpowder and gunpowder nodes rebind spec.roi, they
-        # don't mutate a Roi in place
-        spec.roi = self.roi
-        spec.voxel_size = self.voxel_size
-        spec.interpolatable = self.interpolatable
-        spec.nonspatial = self.nonspatial
-        spec.dtype = self.dtype
-        spec.placeholder = self.placeholder
-        return spec
-
-    __copy__ = copy
-
-    def __deepcopy__(self, memo):
-        return self.copy()
-
     def update_with(self, spec):
         """Update this spec with another: ROIs are unioned, every other field
         that is set in ``spec`` replaces this one's."""
-        if self.roi is not None and spec.roi is not None:
-            if self.roi != spec.roi:
-                self.roi = self.roi.union(spec.roi)
-        elif spec.roi is not None:
-            self.roi = spec.roi
+        self._update_common(spec)
         if spec.voxel_size is not None:
             self.voxel_size = spec.voxel_size
         if spec.interpolatable is not None:
             self.interpolatable = spec.interpolatable
-        if spec.dtype is not None:
-            self.dtype = spec.dtype
         self.nonspatial = self.nonspatial or spec.nonspatial
-        self.placeholder = self.placeholder and spec.placeholder
         return self
-
-    def __getstate__(self):
-        return tuple(getattr(self, s) for s in self.__slots__)
-
-    def __setstate__(self, state):
-        for s, v in zip(self.__slots__, state):
-            setattr(self, s, v)
 
     def __eq__(self, other):
         if not isinstance(other, ArraySpec):
@@ -108,10 +68,6 @@ class ArraySpec:
             and _dtype_eq(self.dtype, other.dtype)
             and self.placeholder == other.placeholder
         )
-
-    def __ne__(self, other):
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
 
     def __repr__(self):
         parts = [f"roi={self.roi}", f"voxel_size={self.voxel_size}"]

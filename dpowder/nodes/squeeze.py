@@ -2,13 +2,10 @@
 
 import numpy as np
 
-from ..array import Array
-from ..batch import Batch
-from ..batch_request import BatchRequest
-from .batch_filter import BatchFilter
+from .channel_axis import ChannelAxisFilter
 
 
-class Squeeze(BatchFilter):
+class Squeeze(ChannelAxisFilter):
     """Squeeze arrays of a batch at a given (non-spatial) axis.
 
     Args:
@@ -18,39 +15,18 @@ class Squeeze(BatchFilter):
         axis (int): The single-element axis to remove, 0 by default.
     """
 
-    def __init__(self, arrays, axis=0):
-        self.arrays = list(arrays)
-        self.axis = axis
-
-    def setup(self):
-        self.enable_autoskip()
-        for array in self.arrays:
-            self.updates(array, self.spec[array].copy())
-
-    def prepare(self, request):
-        deps = BatchRequest()
-        for array in self.arrays:
-            if array in request:
-                deps[array] = request[array].copy()
-        return deps
-
-    def process(self, batch, request):
-        outputs = Batch()
-        for key in self.arrays:
-            if key not in batch:
-                continue
-            array = batch[key]
-            if not array.spec.nonspatial:
-                spatial_dims = array.spec.roi.dims
-                if self.axis >= array.data.ndim - spatial_dims or self.axis < -array.data.ndim:
-                    raise ValueError(
-                        f"{self.describe()}: Squeeze axis {self.axis} of {key} (shape {array.data.shape}, "
-                        f"{spatial_dims} spatial axes) is not a channel axis"
-                    )
-            if array.data.shape[self.axis] != 1:
+    def reshape(self, key, array):
+        data = array.data
+        if not array.spec.nonspatial:
+            spatial_dims = array.spec.roi.dims
+            if self.axis >= data.ndim - spatial_dims or self.axis < -data.ndim:
                 raise ValueError(
-                    f"{self.describe()}: axis {self.axis} of {key} has length {array.data.shape[self.axis]}, "
-                    f"not 1 (shape {array.data.shape})"
+                    f"{self.describe()}: Squeeze axis {self.axis} of {key} (shape {data.shape}, "
+                    f"{spatial_dims} spatial axes) is not a channel axis"
                 )
-            outputs[key] = Array._make(np.squeeze(array.data, self.axis), array.spec.copy(), array.attrs)
-        return outputs
+        if data.shape[self.axis] != 1:
+            raise ValueError(
+                f"{self.describe()}: axis {self.axis} of {key} has length {data.shape[self.axis]}, "
+                f"not 1 (shape {data.shape})"
+            )
+        return np.squeeze(data, self.axis)

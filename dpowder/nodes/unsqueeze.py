@@ -2,13 +2,10 @@
 
 import numpy as np
 
-from ..array import Array
-from ..batch import Batch
-from ..batch_request import BatchRequest
-from .batch_filter import BatchFilter
+from .channel_axis import ChannelAxisFilter
 
 
-class Unsqueeze(BatchFilter):
+class Unsqueeze(ChannelAxisFilter):
     """Unsqueeze arrays of a batch at a given (non-spatial) axis.
 
     Args:
@@ -18,34 +15,13 @@ class Unsqueeze(BatchFilter):
         axis (int): Where the new axis is placed, 0 by default.
     """
 
-    def __init__(self, arrays, axis=0):
-        self.arrays = list(arrays)
-        self.axis = axis
-
-    def setup(self):
-        self.enable_autoskip()
-        for array in self.arrays:
-            self.updates(array, self.spec[array].copy())
-
-    def prepare(self, request):
-        deps = BatchRequest()
-        for array in self.arrays:
-            if array in request:
-                deps[array] = request[array].copy()
-        return deps
-
-    def process(self, batch, request):
-        outputs = Batch()
-        for key in self.arrays:
-            if key not in batch:
-                continue
-            array = batch[key]
-            if not array.spec.nonspatial:
-                spatial_dims = array.spec.roi.dims
-                if self.axis > array.data.ndim - spatial_dims or self.axis < 0:
-                    raise ValueError(
-                        f"{self.describe()}: Unsqueeze axis {self.axis} of {key} (shape {array.data.shape}, "
-                        f"{spatial_dims} spatial axes) would not be a channel axis"
-                    )
-            outputs[key] = Array._make(np.expand_dims(array.data, self.axis), array.spec.copy(), array.attrs)
-        return outputs
+    def reshape(self, key, array):
+        data = array.data
+        if not array.spec.nonspatial:
+            spatial_dims = array.spec.roi.dims
+            if self.axis > data.ndim - spatial_dims or self.axis < 0:
+                raise ValueError(
+                    f"{self.describe()}: Unsqueeze axis {self.axis} of {key} (shape {data.shape}, "
+                    f"{spatial_dims} spatial axes) would not be a channel axis"
+                )
+        return np.expand_dims(data, self.axis)

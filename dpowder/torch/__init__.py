@@ -2,13 +2,9 @@
 imported only when a node is constructed, which raises a clear error naming
 what to install if it is missing."""
 
+from .._lazy import lazy_getattr
+
 _LAZY = {"Train": "train", "Predict": "predict"}
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        module = importlib.import_module(f".{_LAZY[name]}", __name__)
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
