@@ -139,12 +139,14 @@ class Pipeline:
         """Plan ``request``, lower it to a dask graph and compute it."""
         return self.output.request_batch(request)
 
-    def to_dask(self, request):
+    def to_dask(self, request, fuse=False):
         """The lazy form of ``request_batch``: a dask ``Delayed`` of the
-        ``Batch``, planned now (request errors are raised here)."""
+        ``Batch``, planned now (request errors are raised here). By default
+        one task per node; ``fuse=True`` makes the request one task (best
+        for many batches on a cluster: nothing but the result moves)."""
         from .engine.execute import to_dask
 
-        return to_dask(self.output, request)
+        return to_dask(self.output, request, fuse=fuse)
 
     def __repr__(self):
         def render(p, depth):

@@ -14,7 +14,7 @@ from dask.delayed import Delayed
 from ..profiling import ProfilingStats
 from . import tasks
 from ..errors import PipelineRequestError
-from .plan import DRIVER, FILTER, INLINE, MULTI, SOURCE, plan
+from .plan import DRIVER, FILTER, INLINE, MULTI, SOURCE, Work, plan
 
 
 def _request_token(request):
@@ -45,8 +45,16 @@ def _subtree(node):
     return nodes, tree
 
 
-def lower(root, stats=None):
-    """The dask graph (a dict) of a plan, and the key of its batch."""
+def lower(root, stats=None, fuse=False):
+    """The dask graph (a dict) of a plan, and the key of its batch.
+
+    By default one task per node per request. With ``fuse``, the whole plan
+    of the request is one task (its nodes still one graph key each): no
+    intermediate batch leaves the worker, and the scheduler pays for one task
+    per batch instead of one per node.
+    """
+    if fuse:
+        return _lower_fused(root, stats)
     graph = {}
 
     def node_key(node):
@@ -78,6 +86,56 @@ def lower(root, stats=None):
     final = f"batch-{key}"
     graph[final] = (tasks.attach_stats, stats, key)
     return graph, final
+
+
+def _lower_fused(root, stats):
+    graph = {}
+    node_keys = []
+    index_of = {}
+
+    def index(node):
+        if id(node) not in index_of:
+            index_of[id(node)] = len(node_keys)
+            node_keys.append(_node_key(node))
+            graph[node_keys[-1]] = node
+        return index_of[id(node)]
+
+    def relink_tree(node):
+        return (index(node), [relink_tree(u) for u in node._dp_upstream_list()])
+
+    def skeleton(step):
+        work = step.work
+        if step.kind == INLINE:
+            # the subtree's nodes, as indices into this task's node list
+            work = Work(work.request, work.dependencies, work.state, work.seed, relink_tree(step.node))
+        return (step.kind, work, index(step.node), tuple(skeleton(u) for u in step.upstream))
+
+    structure = skeleton(root)
+    node = root.node
+    key = f"{type(node).__name__}-fused-{node.__dict__.get('_dp_build', '')}-{node.__dict__.get('_dp_uid', '')}-{_request_token(root.work.request)}"
+    graph[key] = (run_fused, structure, *node_keys)
+    final = f"batch-{key}"
+    graph[final] = (tasks.attach_stats, stats, key)
+    return graph, final
+
+
+def run_fused(structure, *nodes):
+    """Task body of a fused plan: run its steps in this process with this
+    worker's node objects (the same task functions as unfused)."""
+
+    def run(skeleton):
+        kind, work, index, upstream = skeleton
+        if kind == SOURCE:
+            return tasks.run_source(work, nodes[index])
+        if kind == FILTER:
+            return tasks.run_filter(work, nodes[index], run(upstream[0]))
+        if kind == MULTI:
+            return tasks.run_combine(work, nodes[index], *[run(u) for u in upstream])
+        if kind == INLINE:
+            return tasks.run_inline_task(work, *nodes)
+        raise ValueError(f"plan step kind {kind} cannot run in a task")
+
+    return run(structure)
 
 
 def execute_local(step):
@@ -139,10 +197,11 @@ def _scheduler_of(node):
     return dask.base.get_scheduler()
 
 
-def to_dask(node, request):
+def to_dask(node, request, fuse=False):
     """The lazy form of ``node.request_batch(request)``: a dask ``Delayed``
     whose result is the ``Batch``. Planning happens now, so request errors
-    are raised here."""
+    are raised here. ``fuse``: one task for the whole request (see
+    ``lower``)."""
     stats = ProfilingStats()
     root = plan(node, _own_copy(request), stats)
     if _has_driver_step(root):
@@ -151,7 +210,7 @@ def to_dask(node, request):
             f"{node.describe()}: the pipeline contains {', '.join(names)}, which run in the calling "
             f"process and schedule their upstream themselves; use request_batch() instead of to_dask()"
         )
-    graph, key = lower(root, stats)
+    graph, key = lower(root, stats, fuse=fuse)
     return Delayed(key, graph)
 
 
@@ -181,5 +240,7 @@ def request_batch(node, request):
     if scheduler is None or _has_driver_step(root):
         # nodes downstream of a driver-side node (Scan, Train) run here too
         return tasks.attach_stats(stats, execute_local(root))
-    graph, key = lower(root, stats)
+    # one batch on a scheduler: its plan runs as one task, no intermediate
+    # batch crosses between workers
+    graph, key = lower(root, stats, fuse=True)
     return compute(graph, key, scheduler)

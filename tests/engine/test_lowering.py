@@ -187,3 +187,19 @@ def test_to_dask_does_not_compute():
         lazy = p.to_dask(request())
         with pytest.raises(RuntimeError, match="computed"):
             lazy.compute(scheduler="sync")
+
+
+def test_fused_lowering_is_one_task_and_gives_the_same_batch(cluster_client):
+    pipeline = source() + RandomRowShift() + Double() + Reject(threshold=100) + Double() + gp.Stack(2)
+    with gp.build(pipeline) as p:
+        unfused = p.request_batch(request((0, 0), (2, 2), seed=9))
+        lazy = p.to_dask(request((0, 0), (2, 2), seed=9), fuse=True)
+        graph = dict(lazy.__dask_graph__())
+        tasks = [k for k, v in graph.items() if isinstance(v, tuple)]
+        assert len(tasks) == 2, "the fused plan and the final task"
+        fused = cluster_client.compute(lazy).result()
+        with gp.build(pipeline, scheduler=cluster_client):
+            remote = p.request_batch(request((0, 0), (2, 2), seed=9))
+    for batch in (fused, remote):
+        assert batch[RAW].data.tobytes() == unfused[RAW].data.tobytes()
+        assert batch[RAW].spec.roi == gp.Roi((0, 0), (2, 2))
