@@ -24,11 +24,25 @@ from .intensity_scale_shift import IntensityScaleShift
 # -- io (issue 3) ----------------------------------------------------------------
 
 # -- augmentation and random locations (issue 4) ----------------------------------
+from .deform_augment import DeformAugment
+from .defect_augment import DefectAugment
 
 # -- label, graph and image processing (issue 5) ----------------------------------
+from .downsample import DownSample
+from .upsample import UpSample
+from .add_affinities import AddAffinities
+from .balance_labels import BalanceLabels
+from .exclude_labels import ExcludeLabels
+from .grow_boundary import GrowBoundary
+from .renumber_connected_components import RenumberConnectedComponents
+from .rasterize_graph import RasterizeGraph, RasterizationSettings
+from .resample import Resample
+from .astype import AsType
 
 # -- blockwise (issue 6) -----------------------------------------------------------
 
 # -- training, performance (issue 7) ------------------------------------------------
 
 # -- compatibility (issue 8) ---------------------------------------------------------
+from .elastic_augment import ElasticAugment
+from .shift_augment import ShiftAugment

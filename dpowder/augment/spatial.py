@@ -1,0 +1,192 @@
+"""``SpatialAugment``: the planning and processing that ``DeformAugment`` and
+``ElasticAugment`` share; they differ only in how they draw the
+transformation."""
+
+import numpy as np
+from scipy import ndimage
+
+from ..array import Array
+from ..batch import Batch
+from ..batch_request import BatchRequest
+from ..coordinate import Coordinate
+from ..errors import BatchRequestError
+from ..keys import ArrayKey
+from ..roi import Roi
+from ..nodes.batch_filter import BatchFilter
+from .transform import warp
+
+
+def spatial_roi(roi, spatial_dims):
+    """The last ``spatial_dims`` axes of ``roi``."""
+    return Roi(roi.begin[-spatial_dims:], roi.shape[-spatial_dims:])
+
+
+def with_spatial(roi, spatial):
+    """``roi`` with its last axes replaced by the ROI ``spatial``."""
+    lead = roi.dims - spatial.dims
+    return Roi(roi.begin[:lead] + spatial.begin, roi.shape[:lead] + spatial.shape)
+
+
+class SpatialAugment(BatchFilter):
+    """Warp arrays and move graph nodes with a transformation drawn per
+    request. Subclasses implement ``draw_transform(request, master_roi)``,
+    returning a ``SpatialTransform`` over ``master_roi`` (the union of the
+    spatial parts of the requested ROIs, world units).
+
+    ``prepare`` draws (with ``self.rng``) and keeps the transformation on
+    ``self.transform`` (``None`` when skipped with probability ``1 - p``),
+    and asks upstream for the bounding box of the source positions of each
+    requested ROI. ``process`` computes the dense field once per voxel size
+    on the union of the ROIs of that voxel size.
+    """
+
+    transform_key = None
+
+    def draw_transform(self, request, master_roi):
+        raise NotImplementedError
+
+    def _graph_raster_voxel_size(self):
+        return Coordinate((1,) * self.spatial_dims)
+
+    def prepare(self, request):
+        self.transform = None
+        if not self.rng.random() < self.p:
+            return None
+        rois = {}
+        for key, spec in request.items():
+            if spec.roi is None or (isinstance(key, ArrayKey) and self.spec[key].nonspatial):
+                continue
+            if spec.roi.dims < self.spatial_dims:
+                raise BatchRequestError(
+                    f"{self.describe()}: {key} is requested with the {spec.roi.dims}D ROI {spec.roi}, "
+                    f"but this node deforms {self.spatial_dims} spatial dimensions (spatial_dims)"
+                )
+            rois[key] = spatial_roi(spec.roi, self.spatial_dims)
+        if not rois:
+            return None
+        master = None
+        for roi in rois.values():
+            master = roi if master is None else master.union(roi)
+        self.transform = self.draw_transform(request, master)
+
+        deps = BatchRequest()
+        for key, roi in rois.items():
+            if key == self.transform_key:
+                continue
+            if isinstance(key, ArrayKey):
+                voxel_size = Coordinate(self.spec[key].voxel_size[-self.spatial_dims :])
+                source = self.transform.source_roi(roi, voxel_size)
+            else:
+                margin = self._graph_raster_voxel_size()
+                source = self.transform.source_roi_of_region(roi, margin)
+            spec = request[key]
+            # what goes upstream is the request updated with the dependencies:
+            # set the request's own ROI too, so the union is the source ROI
+            spec.roi = with_spatial(spec.roi, source)
+            deps[key] = spec.copy()
+        return deps
+
+    def process(self, batch, request):
+        output = Batch()
+        if self.transform is None:
+            return self.process_skipped(batch, request, output)
+        groups = {}
+        for key, array in batch.arrays.items():
+            if key not in request or array.spec.nonspatial or array.spec.roi is None:
+                continue
+            voxel_size = Coordinate(array.spec.voxel_size[-self.spatial_dims :])
+            groups.setdefault(voxel_size, []).append(key)
+        for voxel_size, keys in groups.items():
+            self._warp_arrays(batch, request, keys, voxel_size, output)
+        for key, graph in batch.graphs.items():
+            if key in request:
+                output[key] = self._move_graph(graph, request[key].roi)
+        self.process_extra(batch, request, output)
+        return output
+
+    def process_skipped(self, batch, request, output):
+        """``process`` when the augmentation is not applied this time."""
+        return output
+
+    def process_extra(self, batch, request, output):
+        """Add further outputs (e.g. the transformation itself)."""
+
+    def _warp_arrays(self, batch, request, keys, voxel_size, output):
+        targets = {key: spatial_roi(request[key].roi, self.spatial_dims) for key in keys}
+        union = None
+        for roi in targets.values():
+            union = roi if union is None else union.union(roi)
+        # the dense field, once for every array of this voxel size
+        field = self.transform.voxel_coordinates(union, voxel_size)
+        dims = self.spatial_dims
+        for key in keys:
+            array = batch[key]
+            target = targets[key]
+            first = (target.begin - union.begin) / voxel_size
+            shape = target.shape / voxel_size
+            block = field[(slice(None),) + tuple(slice(f, f + s) for f, s in zip(first, shape))]
+            source = spatial_roi(array.spec.roi, dims)
+            shift = (target.begin - source.begin) / voxel_size
+            coordinates = np.empty(block.shape, dtype=np.float32)
+            for d in range(dims):
+                index = (np.arange(shape[d]) + shift[d]).astype(np.float32)
+                view = [1] * dims
+                view[d] = -1
+                np.add(block[d], index.reshape(view), out=coordinates[d])
+            data = warp(array.data, coordinates, bool(array.spec.interpolatable))
+            spec = array.spec.copy()
+            spec.roi = request[key].roi
+            output[key] = Array._make(data, spec, array.attrs)
+
+    def _move_graph(self, graph, roi):
+        # the upstream graph may be shared with other batches
+        graph = graph.copy()
+        dims = self.spatial_dims
+        nodes = list(graph.nodes)
+        if nodes:
+            locations = np.array([n.location for n in nodes], dtype=np.float64)
+            sources = locations[:, -dims:]
+            if self.use_fast_points_transform:
+                targets, found = self._fast_targets(graph, sources, roi)
+                if self.recompute_missing_points and not found.all():
+                    targets[~found], found[~found] = self.transform.target_positions(sources[~found])
+            else:
+                targets, found = self.transform.target_positions(sources)
+            for node, location, target, ok in zip(nodes, locations, targets, found):
+                if not ok:
+                    graph.remove_node(node, retain_connectivity=True)
+                    continue
+                location = location.copy()
+                location[-dims:] = target
+                node.location = location.astype(graph.spec.dtype or np.float32)
+        return graph.crop(roi)
+
+    def _fast_targets(self, graph, sources, roi):
+        """gunpowder's fast point transform: rasterise the nodes at the
+        graph raster voxel size, warp the raster by nearest neighbour and
+        take each node's centre of mass. Nodes whose voxel is lost are
+        reported as not found."""
+        dims = self.spatial_dims
+        raster = self._graph_raster_voxel_size()
+        source_roi = spatial_roi(graph.spec.roi, dims)
+        shape = source_roi.shape / raster
+        index = np.floor((sources - np.asarray(source_roi.begin)) / np.asarray(raster)).astype(np.int64)
+        inside = np.all((index >= 0) & (index < np.asarray(shape)), axis=1)
+        volume = np.zeros(tuple(shape), dtype=np.int64)
+        ids = np.arange(1, len(sources) + 1)
+        volume[tuple(index[inside].T)] = ids[inside]
+        target = spatial_roi(roi, dims).grow(raster, raster).snap_to_grid(raster, mode="grow")
+        field = self.transform.voxel_coordinates(target, raster)
+        shift = (target.begin - source_roi.begin) / raster
+        for d in range(dims):
+            view = [1] * dims
+            view[d] = -1
+            field[d] += (np.arange(field.shape[1 + d]) + shift[d]).astype(np.float32).reshape(view)
+        warped = ndimage.map_coordinates(volume, field, order=0, mode="constant", cval=0, prefilter=False)
+        targets = np.full(sources.shape, np.nan)
+        present = np.unique(warped[warped > 0])
+        if len(present):
+            centres = np.array(ndimage.center_of_mass(np.ones_like(warped), warped, present))
+            targets[present - 1] = (centres + 0.5) * np.asarray(raster) + np.asarray(target.begin)
+        found = ~np.isnan(targets).any(axis=1)
+        return targets, found

@@ -1,0 +1,285 @@
+"""Smooth spatial transformations shared by ``DeformAugment`` and
+``ElasticAugment``.
+
+A transformation maps every output (target) position ``x`` to the position
+``s(x)`` in the upstream (source) data it is read from, in world units::
+
+    s(x) = x + D(x) + m(x)
+
+``D`` is a displacement given at control points on a regular grid and
+interpolated multilinearly between them; scaling and rotation are folded into
+it (a linear map is reproduced exactly by multilinear interpolation, and an
+identity stays exactly zero). ``m`` is an optional per-section offset along
+the first spatial axis (section slips and shifts).
+
+Voxel ``k`` of an array with ROI begin ``b`` and voxel size ``v`` sits at the
+world position ``b + (k + 0.5) * v`` (its centre), so arrays of different
+voxel sizes stay aligned.
+
+The dense field is computed separably: interpolating the control grid along
+one axis at a time is a product with a small (positions x control points)
+weight matrix per axis, which gives the same values as a trilinear zoom of
+the grid at a fraction of the cost.
+"""
+
+import numpy as np
+from scipy import ndimage
+
+from ..coordinate import Coordinate
+from ..roi import Roi
+
+# slack for floating point when snapping source positions to voxels
+_EPS = 1e-6
+
+
+def _axis_weights(positions, grid_begin, spacing, n):
+    """``(len(positions), n)`` linear interpolation weights of control points
+    at ``grid_begin + (k + 0.5) * spacing``; constant beyond the outer
+    points."""
+    positions = np.asarray(positions, dtype=np.float64)
+    weights = np.zeros((len(positions), n), dtype=np.float64)
+    if n == 1:
+        weights[:] = 1.0
+        return weights
+    t = np.clip((positions - grid_begin) / spacing - 0.5, 0, n - 1)
+    i0 = np.minimum(np.floor(t).astype(np.int64), n - 2)
+    w = t - i0
+    rows = np.arange(len(positions))
+    weights[rows, i0] = 1.0 - w
+    weights[rows, i0 + 1] += w
+    return weights
+
+
+class SpatialTransform:
+    """A drawn transformation: control-point displacements (world units) and
+    optional section offsets. Small; lives on the node as its state diff.
+
+    Args:
+
+        grid_begin (tuple of float): World position of the control grid's
+            corner; control point ``k`` is at ``grid_begin + (k + 0.5) *
+            spacing``.
+
+        spacing (tuple of float): Control point spacing, world units.
+
+        displacement (ndarray): ``(dims, *grid_shape)`` displacements at the
+            control points, world units.
+
+        matrix (ndarray): The ``(dims, dims)`` linear part (scale and
+            rotation) folded into ``displacement``; used to invert the
+            transformation for graph nodes.
+
+        sections (tuple, optional): ``(begin, size, offsets)``: sections of
+            thickness ``size`` along the first axis starting at ``begin``
+            (world units), and their ``(n_sections, dims)`` offsets, world
+            units.
+    """
+
+    def __init__(self, grid_begin, spacing, displacement, matrix, sections=None):
+        self.grid_begin = np.asarray(grid_begin, dtype=np.float64)
+        self.spacing = np.asarray(spacing, dtype=np.float64)
+        self.displacement = displacement
+        self.matrix = matrix
+        self.sections = sections
+
+    @property
+    def dims(self):
+        return len(self.spacing)
+
+    def is_identity(self):
+        return not np.any(self.displacement) and (self.sections is None or not np.any(self.sections[2]))
+
+    # -- dense fields --------------------------------------------------------
+
+    def displacement_on_grid(self, axes_positions, dtype=np.float32):
+        """``D`` on the tensor grid of the 1D world ``axes_positions``:
+        ``(dims, *shape)``, one small matrix product per axis."""
+        field = self.displacement.astype(np.float64 if dtype == np.float64 else np.float32)
+        for axis, positions in enumerate(axes_positions):
+            weights = _axis_weights(positions, self.grid_begin[axis], self.spacing[axis], field.shape[1 + axis])
+            weights = weights.astype(field.dtype)
+            before = int(np.prod(field.shape[: 1 + axis]))
+            n_grid = field.shape[1 + axis]
+            after = field.shape[2 + axis :]
+            flat = field.reshape(before, n_grid, -1)
+            field = np.matmul(weights, flat).reshape(field.shape[: 1 + axis] + (len(positions),) + after)
+        return field
+
+    def section_offsets(self, positions):
+        """``m`` at the world ``positions`` along the first axis:
+        ``(len(positions), dims)`` (zeros without sections)."""
+        positions = np.asarray(positions, dtype=np.float64)
+        if self.sections is None:
+            return np.zeros((len(positions), self.dims))
+        begin, size, offsets = self.sections
+        index = np.clip(np.floor((positions - begin) / size + _EPS).astype(np.int64), 0, len(offsets) - 1)
+        return offsets[index]
+
+    def voxel_coordinates(self, target_roi, voxel_size):
+        """Source positions of the voxels of ``target_roi`` (spatial, world
+        units) in voxels of size ``voxel_size`` relative to the first target
+        voxel, minus the voxel index itself: ``(dims, *shape)`` float32.
+        Adding each voxel's own index gives the index into the source; for
+        an identity this is exactly zero."""
+        voxel_size = np.asarray(voxel_size, dtype=np.float64)
+        begin = np.asarray(target_roi.begin, dtype=np.float64)
+        shape = tuple(int(s) for s in target_roi.shape / Coordinate(voxel_size.astype(int)))
+        centres = [begin[d] + (np.arange(shape[d]) + 0.5) * voxel_size[d] for d in range(self.dims)]
+        field = self.displacement_on_grid(centres)
+        if self.sections is not None:
+            m = self.section_offsets(centres[0]).astype(np.float32)
+            field += m.T.reshape((self.dims, shape[0]) + (1,) * (self.dims - 1))
+        field /= voxel_size.astype(np.float32).reshape((self.dims,) + (1,) * self.dims)
+        return field
+
+    # -- points --------------------------------------------------------------
+
+    def source_positions(self, points):
+        """``s(points)`` for world ``points`` of shape ``(n, dims)``."""
+        points = np.asarray(points, dtype=np.float64)
+        grid = ((points - self.grid_begin) / self.spacing - 0.5).T
+        d = np.stack(
+            [ndimage.map_coordinates(self.displacement[i].astype(np.float64), grid, order=1, mode="nearest") for i in range(self.dims)],
+            axis=1,
+        )
+        return points + d + self.section_offsets(points[:, 0])
+
+    def target_positions(self, sources, tolerance=1e-4, iterations=100):
+        """Invert: the world positions ``x`` with ``s(x) = sources`` (``(n,
+        dims)``), by a fixed-point iteration preconditioned with the linear
+        part. Returns the positions and a mask of those that converged."""
+        sources = np.asarray(sources, dtype=np.float64)
+        if len(sources) == 0:
+            return sources.copy(), np.ones(0, dtype=bool)
+        inverse = np.linalg.inv(self.matrix)
+        x = sources.copy()
+        for _ in range(iterations):
+            residual = self.source_positions(x) - sources
+            if np.abs(residual).max() < tolerance:
+                break
+            x = x - residual @ inverse.T
+        residual = np.abs(self.source_positions(x) - sources).max(axis=1)
+        return x, residual < max(tolerance * 10, 1e-3)
+
+    # -- upstream ROIs -------------------------------------------------------
+
+    def _probe_positions(self, begin, end, axis):
+        """1D world positions on which the extremes of ``s`` over [begin,
+        end] lie: the ends and the control points between them (``s`` is
+        multilinear between control points)."""
+        grid = self.grid_begin[axis] + (np.arange(self.displacement.shape[1 + axis]) + 0.5) * self.spacing[axis]
+        inside = grid[(grid > begin) & (grid < end)]
+        return np.concatenate([[begin, end], inside])
+
+    def source_bounds(self, begin, end):
+        """Lower and upper bounds of ``s(x)`` for ``x`` in the box [begin,
+        end] (world units, per axis)."""
+        probes = [self._probe_positions(begin[d], end[d], d) for d in range(self.dims)]
+        field = self.displacement_on_grid(probes, dtype=np.float64)
+        lower = np.empty(self.dims)
+        upper = np.empty(self.dims)
+        for d in range(self.dims):
+            shape = [1] * self.dims
+            shape[d] = -1
+            s = field[d] + np.asarray(probes[d]).reshape(shape)
+            lower[d], upper[d] = s.min(), s.max()
+        if self.sections is not None:
+            sb, size, offsets = self.sections
+            first, last = (
+                np.clip(np.floor((np.array([begin[0], end[0]]) - sb) / size + _EPS).astype(np.int64), 0, len(offsets) - 1)
+            )
+            m = offsets[first : last + 1]
+            lower += m.min(axis=0)
+            upper += m.max(axis=0)
+        return lower, upper
+
+    def source_roi(self, target_roi, voxel_size):
+        """The ROI (world units, on the voxel grid of ``target_roi``) of the
+        source voxels that linear interpolation at every voxel centre of
+        ``target_roi`` reads."""
+        voxel_size = np.asarray(voxel_size, dtype=np.float64)
+        begin = np.asarray(target_roi.begin, dtype=np.float64)
+        end = np.asarray(target_roi.end, dtype=np.float64)
+        lower, upper = self.source_bounds(begin + 0.5 * voxel_size, end - 0.5 * voxel_size)
+        first = np.floor((lower - begin) / voxel_size - 0.5 + _EPS).astype(np.int64)
+        last = np.ceil((upper - begin) / voxel_size - 0.5 - _EPS).astype(np.int64)
+        size = Coordinate(int(v) for v in voxel_size)
+        return Roi(target_roi.begin + Coordinate(first) * size, Coordinate(last - first + 1) * size)
+
+    def source_roi_of_region(self, target_roi, margin):
+        """The box (world units) holding ``s(x)`` for every ``x`` in
+        ``target_roi``, snapped outward to integers and grown by ``margin``
+        (for graphs)."""
+        lower, upper = self.source_bounds(np.asarray(target_roi.begin, float), np.asarray(target_roi.end, float))
+        lower = Coordinate(int(v) for v in np.floor(lower + _EPS)) - margin
+        upper = Coordinate(int(v) for v in np.ceil(upper - _EPS)) + margin
+        return Roi(lower, upper - lower)
+
+
+def control_grid(master_roi, spacing):
+    """Begin and shape of a control grid covering ``master_roi`` (spatial,
+    world units) with one spare control point on each side: grid cells are
+    aligned to multiples of ``spacing``."""
+    spacing = Coordinate(spacing)
+    snapped = master_roi.snap_to_grid(spacing, mode="grow").grow(spacing, spacing)
+    return snapped.begin, snapped.shape / spacing
+
+
+def draw_transform(
+    rng,
+    master_roi,
+    spacing,
+    jitter_sigma,
+    scale_interval=(1.0, 1.0),
+    rotation=None,
+    sections=None,
+):
+    """Draw a ``SpatialTransform`` over ``master_roi`` (spatial, world
+    units).
+
+    Args:
+
+        rng (numpy.random.Generator): The source of every draw.
+
+        spacing, jitter_sigma: Control point spacing and standard deviation
+            of the control point jitter, world units per axis.
+
+        scale_interval: Interval of the uniformly drawn scale; scaling is
+            about the centre of ``master_roi`` (a scale above 1 reads a larger
+            region: the content shrinks).
+
+        rotation (ndarray, optional): A ``(dims, dims)`` rotation matrix,
+            about the centre of ``master_roi``.
+
+        sections (tuple, optional): ``(begin, size, offsets)`` section
+            offsets along the first axis, world units.
+    """
+    dims = master_roi.dims
+    grid_begin, grid_shape = control_grid(master_roi, spacing)
+    scale = scale_interval[0] + rng.random() * (scale_interval[1] - scale_interval[0])
+    jitter = np.asarray(jitter_sigma, dtype=np.float64).reshape((dims,) + (1,) * dims)
+    displacement = rng.normal(size=(dims,) + tuple(grid_shape)) * jitter if np.any(jitter) else np.zeros((dims,) + tuple(grid_shape))
+    matrix = np.eye(dims) * scale
+    if rotation is not None:
+        matrix = matrix @ np.asarray(rotation, dtype=np.float64)
+    if not np.array_equal(matrix, np.eye(dims)):
+        centre = np.asarray(master_roi.begin, float) + np.asarray(master_roi.shape, float) / 2
+        points = [np.asarray(grid_begin[d], float) + (np.arange(grid_shape[d]) + 0.5) * spacing[d] for d in range(dims)]
+        mesh = np.stack(np.meshgrid(*points, indexing="ij"))
+        relative = mesh - centre.reshape((dims,) + (1,) * dims)
+        displacement += np.einsum("ij,j...->i...", matrix - np.eye(dims), relative)
+    return SpatialTransform(grid_begin, spacing, displacement.astype(np.float32), matrix, sections)
+
+
+def warp(data, coordinates, interpolatable):
+    """Read ``data`` (``(channels..., *spatial)``) at the source voxel
+    ``coordinates`` (``(dims, *shape)``): linearly for interpolatable data,
+    nearest neighbour for labels."""
+    dims = coordinates.shape[0]
+    channel_shape = data.shape[:-dims]
+    flat = np.asarray(data).reshape((-1,) + data.shape[-dims:])
+    out = np.empty((flat.shape[0],) + coordinates.shape[1:], dtype=data.dtype)
+    order = 1 if interpolatable else 0
+    for c in range(flat.shape[0]):
+        ndimage.map_coordinates(flat[c], coordinates, output=out[c], order=order, mode="nearest", prefilter=False)
+    return out.reshape(channel_shape + coordinates.shape[1:])

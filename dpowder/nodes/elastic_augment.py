@@ -1,0 +1,186 @@
+"""``ElasticAugment``: gunpowder's older elastic augmentation, in voxels, with
+section slips and shifts."""
+
+import math
+
+import numpy as np
+
+from ..coordinate import Coordinate
+from ..errors import PipelineConfigError
+from ..keys import ArrayKey
+from ..augment.spatial import SpatialAugment
+from ..augment.transform import draw_transform
+
+
+class ElasticAugment(SpatialAugment):
+    """Elastically deform a batch. Requests larger batches upstream to avoid
+    data loss due to rotation and jitter.
+
+    Works like :class:`DeformAugment` (which gunpowder recommends instead),
+    with these differences: control point spacing and jitter are given in
+    voxels of the requested arrays (the smallest voxel size per axis), the
+    rotation angle is drawn from ``rotation_interval`` and rotates the plane
+    of the last two spatial axes, and sections along the first spatial axis
+    can be misaligned.
+
+    Args:
+
+        control_point_spacing (``tuple`` of ``int``):
+
+            Distance between control points for the elastic deformation, in
+            voxels per spatial dimension.
+
+        jitter_sigma (``tuple`` of ``float``):
+
+            Standard deviation of the control point jitter, in voxels per
+            spatial dimension.
+
+        rotation_interval (``tuple`` of two ``floats``):
+
+            Interval to randomly sample the rotation angle from, in radians
+            (within [0, 2 pi]).
+
+        scale_interval (``tuple`` of two ``floats``):
+
+            Interval to randomly sample the scale factor from.
+
+        prob_slip (``float``):
+
+            Probability of a section to "slip", i.e., be moved alone in the
+            other spatial axes (relative to its neighbours).
+
+        prob_shift (``float``):
+
+            Probability of a section to "shift", i.e., be moved together with
+            all following sections.
+
+        max_misalign (``int``):
+
+            Maximal offset of a slip or shift, in voxels; drawn uniformly
+            from the integers in [-max_misalign, max_misalign] per axis. A
+            section's offset ``o`` means its output voxel ``(z, y, x)`` reads
+            the source at ``(z, y + o_y, x + o_x)``.
+
+        subsample (``int``):
+
+            Accepted for compatibility; the dense field is always computed at
+            full resolution (see :class:`DeformAugment`).
+
+        spatial_dims (``int``):
+
+            The number of spatial dimensions (the last ones of every array).
+            Misalignment needs 3.
+
+        use_fast_points_transform (``bool``):
+
+            See :class:`DeformAugment` (nodes are rasterised at voxel size 1
+            world unit per axis).
+
+        recompute_missing_points (``bool``):
+
+            See :class:`DeformAugment`.
+
+        p (``float``, optional):
+
+            Probability of applying the augmentation. Default is 1.0.
+    """
+
+    def __init__(
+        self,
+        control_point_spacing,
+        jitter_sigma,
+        rotation_interval,
+        scale_interval=(1.0, 1.0),
+        prob_slip=0,
+        prob_shift=0,
+        max_misalign=0,
+        subsample=1,
+        spatial_dims=3,
+        use_fast_points_transform=False,
+        recompute_missing_points=True,
+        p=1.0,
+    ):
+        self.control_point_spacing = tuple(control_point_spacing)
+        self.jitter_sigma = tuple(float(s) for s in jitter_sigma)
+        if not len(self.control_point_spacing) == len(self.jitter_sigma) == spatial_dims:
+            raise PipelineConfigError(
+                f"ElasticAugment: control_point_spacing {self.control_point_spacing} and jitter_sigma "
+                f"{self.jitter_sigma} need one value per spatial dimension (spatial_dims={spatial_dims})"
+            )
+        if any(s <= 0 for s in self.control_point_spacing) or any(s < 0 for s in self.jitter_sigma):
+            raise PipelineConfigError(
+                f"ElasticAugment: control_point_spacing {self.control_point_spacing} must be positive "
+                f"and jitter_sigma {self.jitter_sigma} non-negative"
+            )
+        if len(rotation_interval) != 2 or rotation_interval[0] > rotation_interval[1]:
+            raise PipelineConfigError(f"ElasticAugment: rotation_interval must be (min, max), got {rotation_interval}")
+        if len(scale_interval) != 2 or not 0 < scale_interval[0] <= scale_interval[1]:
+            raise PipelineConfigError(f"ElasticAugment: scale_interval must be (min, max) with 0 < min <= max, got {scale_interval}")
+        if prob_slip < 0 or prob_shift < 0 or prob_slip + prob_shift > 1:
+            raise PipelineConfigError(
+                f"ElasticAugment: prob_slip ({prob_slip}) and prob_shift ({prob_shift}) must be "
+                f"non-negative and sum to at most 1"
+            )
+        if (prob_slip or prob_shift) and spatial_dims != 3:
+            raise PipelineConfigError(f"ElasticAugment: section misalignment needs spatial_dims=3, got {spatial_dims}")
+        if int(subsample) != subsample or subsample < 1:
+            raise PipelineConfigError(f"ElasticAugment: subsample must be a positive integer, got {subsample}")
+        if not 0 <= p <= 1:
+            raise PipelineConfigError(f"ElasticAugment: p must be within [0, 1], got {p}")
+        self.rotation_interval = (float(rotation_interval[0]), float(rotation_interval[1]))
+        self.scale_interval = (float(scale_interval[0]), float(scale_interval[1]))
+        self.prob_slip = prob_slip
+        self.prob_shift = prob_shift
+        self.max_misalign = int(max_misalign)
+        self.subsample = subsample
+        self.spatial_dims = spatial_dims
+        self.use_fast_points_transform = use_fast_points_transform
+        self.recompute_missing_points = recompute_missing_points
+        self.p = p
+
+    def _voxel_size(self, request):
+        """The smallest voxel size per spatial axis of the requested arrays
+        (1 per axis without arrays): the unit of the voxel arguments."""
+        sizes = [
+            self.spec[key].voxel_size[-self.spatial_dims :]
+            for key, spec in request.items()
+            if isinstance(key, ArrayKey) and self.spec[key].voxel_size is not None
+        ]
+        if not sizes:
+            return Coordinate((1,) * self.spatial_dims)
+        return Coordinate(np.min(np.array(sizes), axis=0))
+
+    def draw_transform(self, request, master_roi):
+        voxel_size = np.asarray(self._voxel_size(request), dtype=np.float64)
+        angle = self.rotation_interval[0] + self.rng.random() * (self.rotation_interval[1] - self.rotation_interval[0])
+        rotation = None
+        if angle != 0 and self.spatial_dims >= 2:
+            rotation = np.eye(self.spatial_dims)
+            c, s = math.cos(angle), math.sin(angle)
+            rotation[-2:, -2:] = [[c, -s], [s, c]]
+        sections = None
+        if self.prob_slip or self.prob_shift:
+            sections = self._draw_sections(master_roi, voxel_size)
+        return draw_transform(
+            self.rng,
+            master_roi,
+            Coordinate(int(round(s)) for s in np.asarray(self.control_point_spacing) * voxel_size),
+            np.asarray(self.jitter_sigma) * voxel_size,
+            self.scale_interval,
+            rotation,
+            sections,
+        )
+
+    def _draw_sections(self, master_roi, voxel_size):
+        """Offsets (world units) of the sections of ``master_roi`` along the
+        first axis: a slip moves one section, a shift it and all following
+        ones."""
+        n = int(math.ceil(master_roi.shape[0] / voxel_size[0]))
+        r = self.rng.random(n)
+        drawn = self.rng.integers(-self.max_misalign, self.max_misalign + 1, size=(n, 2))
+        offsets = np.zeros((n, 3))
+        slip = r < self.prob_slip
+        shift = ~slip & (r < self.prob_slip + self.prob_shift)
+        offsets[:, 1:] = np.cumsum(drawn * shift[:, None], axis=0) + drawn * slip[:, None]
+        offsets[:, 1:] *= voxel_size[1:]
+        return (float(master_roi.begin[0]), float(voxel_size[0]), offsets)
