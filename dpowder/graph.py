@@ -5,6 +5,7 @@ import itertools
 import networkx as nx
 import numpy as np
 
+from .coordinate import Coordinate
 from .graph_spec import GraphSpec
 from .keys import GraphKey, GraphKeys
 from .roi import Roi
@@ -286,12 +287,20 @@ class Graph:
     def __deepcopy__(self, memo):
         return self.copy()
 
+    def _inside(self, roi):
+        """The ids of the nodes inside ``roi``, tested all at once."""
+        if self._graph.number_of_nodes() == 0:
+            return set()
+        ids, locations = zip(*self._graph.nodes(data="location"))
+        mask = contains_points(roi, np.asarray(locations, dtype=np.float64))
+        return {i for i, m in zip(ids, mask) if m}
+
     def crop(self, roi):
         """A copy restricted to ``roi`` (world units): nodes outside are
         removed except "dangling" ones, the outside end of an edge whose other
         end is inside. ``trim`` replaces those by nodes on the ROI boundary."""
         graph = self._graph
-        inside = {n for n, loc in graph.nodes(data="location") if roi.contains(loc)}
+        inside = self._inside(roi)
         keep = set(inside)
         keep_edges = []
         for u, v in graph.edges():
@@ -318,7 +327,8 @@ class Graph:
         boundary."""
         result = self.copy()
         graph = result._graph
-        outside = [n for n, loc in graph.nodes(data="location") if not roi.contains(loc)]
+        inside = result._inside(roi)
+        outside = [n for n in graph.nodes if n not in inside]
         next_id = max((n for n in graph.nodes if isinstance(n, (int, np.integer))), default=-1) + 1
         for out_id in outside:
             out_attrs = graph.nodes[out_id]
@@ -357,8 +367,7 @@ class Graph:
             return src.copy() if copy else src
         merged = dst.copy()
         graph = merged._graph
-        src_roi = src.spec.roi
-        graph.remove_nodes_from([n for n, loc in list(graph.nodes(data="location")) if src_roi.contains(loc)])
+        graph.remove_nodes_from(list(merged._inside(src.spec.roi)))
         for node in src.nodes:
             graph.add_node(node.id, **node.attrs)
         for edge in src.edges:
@@ -371,7 +380,7 @@ class Graph:
         for _, attrs in self._graph.nodes(data=True):
             attrs["location"] = (attrs["location"] + offset).astype(attrs["location"].dtype)
         if self.spec.roi is not None:
-            self.spec.roi = self.spec.roi.shift(tuple(int(o) for o in offset))
+            self.spec.roi = self.spec.roi.shift(Coordinate(int(o) for o in offset))
 
     def relabel_connected_components(self):
         """Set the attribute ``component`` of every node to the index of its
@@ -385,6 +394,18 @@ class Graph:
 
     def __repr__(self):
         return f"Graph({self.num_vertices()} nodes, {self.num_edges()} edges, {self.spec})"
+
+
+def contains_points(roi, locations):
+    """Which rows of ``locations`` (n x dims, world units) lie in ``roi``
+    (begin inclusive, end exclusive; unbounded axes contain everything)."""
+    mask = np.ones(len(locations), dtype=bool)
+    for d, (begin, end) in enumerate(zip(roi.begin, roi.end)):
+        if begin is not None:
+            mask &= locations[:, d] >= begin
+        if end is not None:
+            mask &= locations[:, d] < end
+    return mask
 
 
 def _roi_intersection(inside, outside, roi):

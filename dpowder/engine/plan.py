@@ -98,11 +98,25 @@ def _without_placeholders(request):
     return request
 
 
+# values that ``prepare`` may rebind to the very object they were before
+# (True/False, None, small ints, interned strings, constant tuples)
+_ATOMS = (type(None), bool, int, float, complex, str, bytes, np.generic)
+
+
+def _is_atom(value):
+    if isinstance(value, tuple):
+        return all(isinstance(v, _ATOMS) for v in value)
+    return isinstance(value, _ATOMS)
+
+
 def _state_diff(before, after):
+    # atoms always travel (they are tiny): identity cannot tell that prepare
+    # rebound one, and without it a later prepare's value would leak into
+    # this request's task
     return {
         k: v
         for k, v in after.items()
-        if not k.startswith("_dp_") and (k not in before or before[k] is not v)
+        if not k.startswith("_dp_") and (k not in before or before[k] is not v or _is_atom(v))
     }
 
 
@@ -186,6 +200,8 @@ def plan_filter(node, request, stats=None):
     seed = request.random_seed
     upstream = node.get_upstream_provider()
     downstream = request.copy()
+    # seeded first: gunpowder nodes draw their ``p`` in skip_node
+    seed_node(node, seed, 0)
     if node.skip_node(request):
         _remove_provided(node, downstream)
         return plan(upstream, downstream, stats)
@@ -193,7 +209,6 @@ def plan_filter(node, request, stats=None):
     timing = Timing(node, "prepare")
     timing.start()
     before = dict(node.__dict__)
-    seed_node(node, seed, 0)
     dependencies = node.prepare(request)
     # as in gunpowder, ``prepare`` may also shrink or drop items of ``request``
     # itself; what goes upstream is that request updated with the dependencies
