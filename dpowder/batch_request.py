@@ -25,6 +25,10 @@ class BatchRequest(ProviderSpec):
         self._random_seed = random_seed
         super().__init__(*args, **kwargs)
 
+    def is_deterministic(self):
+        """Whether a random seed was set for this request."""
+        return self._random_seed is not None
+
     @property
     def random_seed(self):
         if self._random_seed is None:

@@ -7,12 +7,16 @@ its seed.
 """
 
 import hashlib
+import secrets
+
+import numpy as np
 
 import dask
 from dask.delayed import Delayed
 
 from ..profiling import ProfilingStats
 from . import tasks
+from ..batch_request import BatchRequest
 from ..errors import PipelineRequestError
 from .plan import DRIVER, FILTER, INLINE, MULTI, SOURCE, Work, plan
 
@@ -21,7 +25,39 @@ def _request_token(request):
     parts = [str(request._random_seed)]
     for key, spec in sorted(request.items(), key=lambda kv: kv[0]):
         parts.append(f"{key}:{spec.roi}:{getattr(spec, 'voxel_size', None)}:{spec.placeholder}")
-    return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
+    return "|".join(parts)
+
+
+def _value_token(value):
+    """A short deterministic description of a state value: small values and
+    arrays by content, anything else by dask's tokenize (by identity where
+    that cannot be done deterministically)."""
+    if value is None or isinstance(value, (bool, int, float, str, np.generic)):
+        return repr(value)
+    if isinstance(value, np.ndarray):
+        return hashlib.blake2b(np.ascontiguousarray(value).data, digest_size=8).hexdigest() + str(value.shape)
+    if isinstance(value, (tuple, list)) and len(value) < 64:
+        return "(" + ",".join(_value_token(v) for v in value) + ")"
+    try:
+        return dask.base.tokenize(value, ensure_deterministic=True)
+    except Exception:
+        return f"id{id(value)}"
+
+
+def _step_key(step, upstream_keys=()):
+    """The key of a step: the node, the request (ROIs and seed), what
+    ``prepare`` decided (the state diff) and the keys of its inputs. Equal
+    keys mean equal work, so identical sub-requests are computed once and
+    different decisions never share a result."""
+    node = step.node
+    parts = [_request_token(step.work.request), *upstream_keys]
+    if step.work.state:
+        parts.extend(f"{k}={_value_token(v)}" for k, v in sorted(step.work.state.items()))
+    if step.work.dependencies is not None:
+        parts.append(_request_token(step.work.dependencies))
+    token = hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
+    d = node.__dict__
+    return f"{type(node).__name__}-{step.kind}-{d.get('_dp_build', '')}-{d.get('_dp_uid', '')}-{token}"
 
 
 def _node_key(node):
@@ -63,17 +99,33 @@ def lower(root, stats=None, fuse=False):
             graph[key] = node
         return key
 
+    consumed = {}
+
+    def use(key):
+        # nodes change their input batch in place (gunpowder's habit): a
+        # result shared by identical sub-requests goes to each further
+        # consumer as a copy
+        n = consumed.get(key, 0)
+        consumed[key] = n + 1
+        if n == 0:
+            return key
+        copy_key = f"copy-{n}-{key}"
+        graph[copy_key] = (tasks.copy_batch, key)
+        return copy_key
+
     def visit(step):
         node = step.node
-        key = f"{type(node).__name__}-{step.kind}-{node.__dict__.get('_dp_build', '')}-{node.__dict__.get('_dp_uid', '')}-{_request_token(step.work.request)}"
+        upstream_keys = [visit(u) for u in step.upstream]
+        key = _step_key(step, upstream_keys)
+        upstream_keys = [use(k) for k in upstream_keys]
         if key in graph:
             return key
         if step.kind == SOURCE:
             graph[key] = (tasks.run_source, step.work, node_key(node))
         elif step.kind == FILTER:
-            graph[key] = (tasks.run_filter, step.work, node_key(node), visit(step.upstream[0]))
+            graph[key] = (tasks.run_filter, step.work, node_key(node), upstream_keys[0])
         elif step.kind == MULTI:
-            graph[key] = (tasks.run_combine, step.work, node_key(node), *[visit(u) for u in step.upstream])
+            graph[key] = (tasks.run_combine, step.work, node_key(node), *upstream_keys)
         elif step.kind == INLINE:
             nodes, tree = _subtree(node)
             step.work.tree = tree
@@ -111,8 +163,11 @@ def _lower_fused(root, stats):
         return (step.kind, work, index(step.node), tuple(skeleton(u) for u in step.upstream))
 
     structure = skeleton(root)
-    node = root.node
-    key = f"{type(node).__name__}-fused-{node.__dict__.get('_dp_build', '')}-{node.__dict__.get('_dp_uid', '')}-{_request_token(root.work.request)}"
+
+    def step_key(step):
+        return _step_key(step, [step_key(u) for u in step.upstream])
+
+    key = "fused-" + step_key(root)
     graph[key] = (run_fused, structure, *node_keys)
     final = f"batch-{key}"
     graph[final] = (tasks.attach_stats, stats, key)
@@ -182,12 +237,15 @@ def run_inline(node, request, as_provide=False):
 
 def _own_copy(request):
     """The caller's request, copied: ``prepare`` may change the request it
-    gets (gunpowder's contract), never the caller's. Draws its seed first so
-    the copy and the original agree."""
-    if not hasattr(request, "random_seed"):
+    gets (gunpowder's contract), never the caller's. A request without a
+    seed gets a fresh one for this call only, so a loop over one unseeded
+    request gets new batches, as in gunpowder."""
+    if not isinstance(request, BatchRequest):
         return request
-    request.random_seed
-    return request.copy()
+    copy = request.copy()
+    if request._random_seed is None:
+        copy._random_seed = secrets.randbits(32)
+    return copy
 
 
 def _scheduler_of(node):

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import BatchFilterError
 from ..nodes.batch_provider import shallow_copy
-from ..profiling import Timing
+from ..array import Array
+from ..profiling import ProfilingStats, Timing
 from .checks import check_batch
 
 # True while a task runs a node's upstream in-process (data-dependent nodes)
@@ -51,6 +52,26 @@ def _prepared_copy(node, work):
     return n
 
 
+def _private(batch):
+    """The batch a node processes: new ``Array`` and ``Graph`` objects it may
+    rebind, reshape or move in place (gunpowder nodes do), sharing the
+    arrays' data. An upstream result can be shared by identical
+    sub-requests, so it is never changed itself."""
+    view = batch._like()
+    for key, array in batch.arrays.items():
+        view.arrays[key] = Array._make(array.data, array.spec.copy(), dict(array.attrs))
+    for key, graph in batch.graphs.items():
+        view.graphs[key] = graph.copy()
+    return view
+
+
+def _stats_with(stats, timing):
+    new = ProfilingStats()
+    new.merge_with(stats)
+    new.add(timing)
+    return new
+
+
 def _keep_requested(batch, request):
     for key in [k for k in batch.keys() if k not in request]:
         del batch[key]
@@ -81,7 +102,7 @@ def run_filter(work, node, batch):
     timing.start()
     request = work.request
     try:
-        node_batch = batch if work.dependencies is None else batch.crop(work.dependencies)
+        node_batch = _private(batch if work.dependencies is None else batch.crop(work.dependencies))
         processed = _in_task(n.process, node_batch, request)
         if processed is None:
             processed = node_batch
@@ -94,7 +115,7 @@ def run_filter(work, node, batch):
     except Exception as e:
         raise _with_note(e, node, request)
     timing.stop()
-    result.profiling_stats.add(timing)
+    result.profiling_stats = _stats_with(batch.profiling_stats, timing)
     return result
 
 
@@ -176,6 +197,13 @@ def run_inline_task(work, *nodes):
     root.__dict__["_dp_seed"] = work.seed
     root.__dict__["_dp_rng"] = None
     return provide_inline(root, work.request)
+
+
+def copy_batch(batch):
+    """A deep copy of a batch, for a second consumer of one result."""
+    import copy
+
+    return copy.deepcopy(batch)
 
 
 def attach_stats(stats, batch):

@@ -22,10 +22,28 @@ from .normalize import Normalize
 from .intensity_scale_shift import IntensityScaleShift
 
 # -- io (issue 3) ----------------------------------------------------------------
+from .zarr_source import ZarrSource
+from .zarr_write import ZarrWrite
+from .hdf5_source import Hdf5Source
+from .hdf5_write import Hdf5Write
+from .xarray_source import XarraySource
+from .snapshot import Snapshot
+from .klb_source import KlbSource
+from .csv_points_source import CsvPointsSource
+from .graph_source import GraphSource
+from .dvid_source import DvidSource
 
 # -- augmentation and random locations (issue 4) ----------------------------------
 from .deform_augment import DeformAugment
 from .defect_augment import DefectAugment
+from .random_location import RandomLocation
+from .reject import Reject
+from .specified_location import SpecifiedLocation
+from .iterate_locations import IterateLocations
+from .random_provider import RandomProvider
+from .simple_augment import SimpleAugment
+from .intensity_augment import IntensityAugment
+from .noise_augment import NoiseAugment
 
 # -- label, graph and image processing (issue 5) ----------------------------------
 from .downsample import DownSample

@@ -6,6 +6,7 @@ from ..array import Array
 from ..array_spec import ArraySpec
 from ..batch import Batch
 from ..errors import PipelineSetupError
+from ..io.lazy import to_numpy
 from .batch_provider import BatchProvider
 
 INTERPOLATABLE_DTYPES = (np.float16, np.float32, np.float64, np.uint8)
@@ -69,7 +70,7 @@ class ArraySource(BatchProvider):
         spec = self.array_spec.copy()
         if spec.nonspatial:
             data = self.array.data if isinstance(self.array, Array) else self.array[:]
-            batch[self.key] = Array(np.asarray(data), spec)
+            batch[self.key] = Array(to_numpy(data), spec)
             return batch
         roi = request[self.key].roi
         if isinstance(self.array, Array):
@@ -79,5 +80,5 @@ class ArraySource(BatchProvider):
             data = self.array[roi]
             data = getattr(data, "data", data)
         spec.roi = roi
-        batch[self.key] = Array(np.asarray(data), spec)
+        batch[self.key] = Array(to_numpy(data), spec)
         return batch

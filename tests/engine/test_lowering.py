@@ -203,3 +203,38 @@ def test_fused_lowering_is_one_task_and_gives_the_same_batch(cluster_client):
     for batch in (fused, remote):
         assert batch[RAW].data.tobytes() == unfused[RAW].data.tobytes()
         assert batch[RAW].spec.roi == gp.Roi((0, 0), (2, 2))
+
+
+class Counter(gp.BatchFilter):
+    """Stateful across requests (as IterateLocations): the n-th request gets
+    n, whatever its seed."""
+
+    def setup(self):
+        self.count = 0
+
+    def prepare(self, request):
+        self.count = self.count + 1
+        self.mine = self.count
+
+    def process(self, batch, request):
+        batch[RAW].data = batch[RAW].data * 0 + self.mine
+
+
+def test_same_seed_different_decisions_get_different_keys(cluster_client):
+    with gp.build(source() + Counter() + Double()) as p:
+        lazy = [p.to_dask(request(seed=1)) for _ in range(4)]
+        batches = cluster_client.gather(cluster_client.compute(lazy))
+    assert [int(b[RAW].data[0, 0]) for b in batches] == [2, 4, 6, 8]
+
+
+def test_an_unseeded_request_gets_a_new_seed_per_call():
+    with gp.build(source() + AddSeedNoise()) as p:
+        unseeded = gp.BatchRequest({RAW: gp.ArraySpec(gp.Roi((0, 0), (2, 2)))})
+        values = {float(p.request_batch(unseeded)[RAW].data[0, 0]) for _ in range(5)}
+    assert len(values) == 5
+    assert unseeded._random_seed is None, "the caller's request is not changed"
+
+
+class AddSeedNoise(gp.BatchFilter):
+    def process(self, batch, request):
+        batch[RAW].data = batch[RAW].data + self.rng.random()

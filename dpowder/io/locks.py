@@ -1,0 +1,127 @@
+"""Locks that make partial-chunk writes safe across threads and processes.
+
+A write covering only part of a chunk is a read-modify-write of that chunk;
+two such writes at once (e.g. neighbouring blocks from two workers) would
+lose one of them. dpowder locks each partially covered chunk for the
+duration of the write:
+
+* local files: an ``fcntl.flock`` on a small lock file per chunk, in a hidden
+  directory beside the container (``.<container>.dpowder-locks/<dataset>/``);
+  flock excludes other processes and other threads alike.
+* any other store, when a ``distributed`` client or worker is active: a
+  ``distributed.Lock`` named after the store, dataset and chunk.
+* an in-memory store: a lock in this process (the data lives nowhere else).
+
+Otherwise a partial-chunk write raises ``WriteError``. See docs/writes.md.
+"""
+
+import contextlib
+import fcntl
+import os
+import threading
+
+from ..errors import WriteError
+
+_process_locks = {}
+_process_locks_guard = threading.Lock()
+
+
+def lock_dir(container_path, dataset):
+    """Where the chunk locks of ``dataset`` in the local container at
+    ``container_path`` live."""
+    container_path = os.path.abspath(container_path).rstrip("/")
+    parent, name = os.path.split(container_path)
+    return os.path.join(parent, f".{name}.dpowder-locks", dataset.strip("/").replace("/", "__"))
+
+
+@contextlib.contextmanager
+def file_locks(directory, names):
+    """Hold exclusive flocks on ``directory/<name>.lock`` for every name,
+    taken in sorted order (so that writers never deadlock)."""
+    os.makedirs(directory, exist_ok=True)
+    fds = []
+    try:
+        for name in sorted(set(names)):
+            fd = os.open(os.path.join(directory, f"{name}.lock"), os.O_CREAT | os.O_RDWR, 0o644)
+            fds.append(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        for fd in reversed(fds):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def process_locks(prefix, names):
+    """Hold in-process locks ``prefix/name`` (sorted order)."""
+    locks = []
+    with _process_locks_guard:
+        for name in sorted(set(names)):
+            locks.append(_process_locks.setdefault(f"{prefix}/{name}", threading.Lock()))
+    try:
+        for lock in locks:
+            lock.acquire()
+        yield
+    finally:
+        for lock in reversed(locks):
+            if lock.locked():
+                lock.release()
+
+
+def _distributed_client():
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def distributed_locks(prefix, names):
+    """Hold ``distributed.Lock``s ``prefix/name`` (sorted order); raises
+    ``LookupError`` if no client or worker is active."""
+    client = _distributed_client()
+    if client is None:
+        raise LookupError("no distributed client")
+    from distributed import Lock
+
+    locks = [Lock(f"{prefix}/{name}", client=client) for name in sorted(set(names))]
+    try:
+        for lock in locks:
+            lock.acquire()
+        yield
+    finally:
+        for lock in reversed(locks):
+            if lock.locked():
+                lock.release()
+
+
+def chunk_locks(container_path, memory_prefix, dataset, names, what):
+    """A context manager locking chunks ``names`` of ``dataset``.
+
+    Args:
+
+        container_path (str or None): The local container's path (``None``:
+            not a local file).
+        memory_prefix (str or None): A process-unique name of an in-memory
+            store (``None``: not in memory).
+        dataset (str): The dataset's path in the container.
+        names (iterable of str): The chunks to lock.
+        what (str): The write, for the error raised when nothing can lock.
+    """
+    names = list(names)
+    if not names:
+        return contextlib.nullcontext()
+    if container_path is not None:
+        return file_locks(lock_dir(container_path, dataset), names)
+    if memory_prefix is not None:
+        return process_locks(f"{memory_prefix}/{dataset}", names)
+    if _distributed_client() is not None:
+        return distributed_locks(f"dpowder/{dataset}", names)
+    raise WriteError(
+        f"{what} covers only part of chunks {names[:4]}{'...' if len(names) > 4 else ''}, and the store "
+        f"is neither a local directory nor in memory and no distributed client is active to lock them: "
+        f"align the written ROIs to the dataset's chunk grid, or run with a distributed client"
+    )

@@ -1,0 +1,84 @@
+"""``Hdf5Write``: assemble passing arrays in an HDF5 file."""
+
+import os
+
+from ..errors import PipelineConfigError
+from ..io import hdf5 as hdf5_io
+from ..io.zarr import default_chunks
+from .hdf5like_write import Hdf5LikeWrite
+
+
+class Hdf5Write(Hdf5LikeWrite):
+    """Assemble arrays of passing batches in one HDF5 file. This is useful to
+    store chunks produced by ``Scan`` on disk without keeping the larger
+    array in memory. The ROIs of the passing arrays determine where the data
+    is stored in the dataset.
+
+    Each dataset spans the ROI the upstream provides for its key and is
+    created once, when the first batch arrives (an existing dataset is
+    reused), with ``resolution`` and ``offset`` attributes. HDF5 has no
+    concurrent writers, so every write holds a lock on the whole file:
+    writes from many processes are serialized (for parallel blockwise
+    writes, prefer ``ZarrWrite``).
+
+    Args:
+
+        dataset_names (dict, ArrayKey -> string):
+
+            A dictionary from array keys to names of the datasets to store
+            them in.
+
+        output_dir (string):
+
+            The directory to save the HDF5 file. Will be created, if it does
+            not exist.
+
+        output_filename (string):
+
+            The output filename of the container. Will be created, if it does
+            not exist, otherwise data is overwritten in the existing
+            container.
+
+        compression_type (string or int):
+
+            Compression strategy. Legal values are gzip, szip, lzf. If an
+            integer between 1 and 10, this indicates gzip compression level.
+
+        dataset_dtypes (dict, ArrayKey -> data type):
+
+            A dictionary from array keys to datatype (eg. np.int8). If given,
+            arrays are stored using this type. The original arrays within the
+            pipeline remain unchanged.
+    """
+
+    def __init__(self, dataset_names, output_dir=".", output_filename="output.hdf", compression_type=None, dataset_dtypes=None):
+        super().__init__(dataset_names, output_dir, output_filename, compression_type, dataset_dtypes)
+        try:
+            hdf5_io.compression(compression_type)
+        except ValueError as e:
+            raise PipelineConfigError(f"Hdf5Write: {e}") from e
+
+    def container(self):
+        """The HDF5 file written to."""
+        return os.path.join(self.output_dir, self.output_filename)
+
+    def _require(self, key, array, data):
+        roi = self.dataset_roi(key)
+        voxel_size = array.spec.voxel_size
+        channel_dims = data.ndim - roi.dims
+        shape = tuple(data.shape[:channel_dims]) + tuple(roi.shape / voxel_size)
+        chunks = default_chunks(data.shape, shape, data.dtype.itemsize, channel_dims)
+        return hdf5_io.require_dataset(
+            self.container(),
+            self.dataset_names[key],
+            shape,
+            chunks,
+            data.dtype,
+            self.compression_type,
+            voxel_size,
+            roi.offset,
+            channel_dims,
+        )
+
+    def _write(self, key, handle, starts, data):
+        hdf5_io.write(self.container(), self.dataset_names[key], starts, data)

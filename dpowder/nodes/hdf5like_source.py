@@ -1,0 +1,146 @@
+"""``Hdf5LikeSource``: what ZarrSource and Hdf5Source share."""
+
+import numpy as np
+
+from ..array import Array
+from ..array_spec import ArraySpec
+from ..batch import Batch
+from ..coordinate import Coordinate
+from ..errors import DataSourceError, PipelineConfigError
+from ..io.metadata import LOOKED_FOR
+from ..keys import ArrayKey
+from ..roi import Roi
+from .array_source import guess_interpolatable
+from .batch_provider import BatchProvider
+
+
+class Hdf5LikeSource(BatchProvider):
+    """A source of arrays from datasets of one container (zarr, HDF5).
+
+    Voxel size and offset (world units) come from the dataset's attributes
+    (``resolution``/``offset``, or OME-NGFF multiscales, see
+    ``dpowder.io.metadata``), overridden by ``array_specs``. Setup reads
+    metadata only; data is read in ``provide``, in the task that needs it,
+    and only the requested region.
+
+    Subclasses implement ``_open(dataset)`` -> ``(handle, Metadata)`` (a
+    handle with ``shape`` and ``dtype``) and ``_read(dataset, slices)``.
+    """
+
+    def __init__(self, filename, datasets, array_specs=None, channels_first=True):
+        if not isinstance(datasets, dict) or not datasets:
+            raise PipelineConfigError(
+                f"{type(self).__name__}: datasets must be a non-empty dict from ArrayKey to dataset name, "
+                f"got {datasets!r}"
+            )
+        for key, name in datasets.items():
+            if not isinstance(key, ArrayKey) or not isinstance(name, str):
+                raise PipelineConfigError(
+                    f"{type(self).__name__}: datasets maps ArrayKey -> dataset name (str); got {key!r} -> {name!r}"
+                )
+        self.filename = filename
+        self.datasets = datasets
+        self.array_specs = {} if array_specs is None else array_specs
+        self.channels_first = channels_first
+        self._handles = {}
+
+    # -- what subclasses implement ---------------------------------------------
+
+    def _open(self, dataset):
+        raise NotImplementedError
+
+    def _read(self, dataset, slices):
+        raise NotImplementedError
+
+    def _where(self, dataset):
+        return f"dataset '{dataset}' in '{self.filename}'"
+
+    # -- setup -------------------------------------------------------------------
+
+    def setup(self):
+        self._handles = {}
+        for key, dataset in self.datasets.items():
+            self.provides(key, self._read_spec(key, dataset))
+
+    def _read_spec(self, key, dataset):
+        try:
+            handle, metadata = self._open(dataset)
+        except DataSourceError as e:
+            raise DataSourceError(f"{self.describe()}: {e}") from e
+        shape, dtype = tuple(handle.shape), np.dtype(handle.dtype)
+        spec = self.array_specs[key].copy() if key in self.array_specs else ArraySpec()
+        where = self._where(dataset)
+        if spec.voxel_size is None:
+            if metadata.voxel_size is None:
+                raise DataSourceError(
+                    f"{self.describe()}: no voxel size found for {key} in {where}: looked for "
+                    f"{LOOKED_FOR}. Pass it as array_specs={{{key}: gp.ArraySpec(voxel_size=(...))}} "
+                    f"(world units, one value per spatial axis)"
+                )
+            spec.voxel_size = metadata.voxel_size
+        dims = len(spec.voxel_size)
+        if len(shape) < dims:
+            raise DataSourceError(
+                f"{self.describe()}: {where} has shape {shape}, fewer axes than the {dims} spatial axes "
+                f"of voxel size {spec.voxel_size}"
+            )
+        spatial_shape = Coordinate(shape[-dims:] if self.channels_first else shape[:dims])
+        if spec.roi is None:
+            offset = metadata.offset
+            if offset is None or len(offset) != dims:
+                offset = Coordinate((0,) * dims)
+            if offset % spec.voxel_size != Coordinate((0,) * dims):
+                raise DataSourceError(
+                    f"{self.describe()}: the offset {offset} of {where} is not a multiple of its voxel size "
+                    f"{spec.voxel_size} ({metadata.found_in or 'attributes'}). Fix the dataset's 'offset' "
+                    f"attribute, or pass array_specs={{{key}: gp.ArraySpec(roi=..., voxel_size=...)}}"
+                )
+            spec.roi = Roi(offset, spatial_shape * spec.voxel_size)
+        if spec.dtype is None:
+            spec.dtype = dtype
+        elif np.dtype(spec.dtype) != dtype:
+            raise DataSourceError(
+                f"{self.describe()}: array_specs says dtype {np.dtype(spec.dtype)} for {key}, but {where} "
+                f"holds {dtype}"
+            )
+        if spec.interpolatable is None:
+            spec.interpolatable = guess_interpolatable(dtype)
+        return spec
+
+    # -- reading -----------------------------------------------------------------
+
+    def provide(self, request):
+        batch = Batch()
+        for key, request_spec in request.array_specs.items():
+            dataset = self.datasets[key]
+            provided = self.spec[key]
+            voxel_size = provided.voxel_size
+            roi = request_spec.roi
+            dims = roi.dims
+            begin = (roi.begin - provided.roi.begin) / voxel_size
+            shape = roi.shape / voxel_size
+            spatial = tuple(slice(b, b + s) for b, s in zip(begin, shape))
+            handle = self._handle(dataset)
+            channel_dims = len(handle.shape) - dims
+            if self.channels_first:
+                data = self._read(dataset, (slice(None),) * channel_dims + spatial)
+            else:
+                data = self._read(dataset, spatial + (slice(None),) * channel_dims)
+                data = np.ascontiguousarray(np.moveaxis(data, list(range(dims)), list(range(channel_dims, channel_dims + dims))))
+            spec = provided.copy()
+            spec.roi = roi
+            batch[key] = Array(data, spec)
+        return batch
+
+    def _handle(self, dataset):
+        """The open dataset, once per process (the cache travels empty)."""
+        handle = self._handles.get(dataset)
+        if handle is None:
+            handle = self._open(dataset)[0]
+            self._handles[dataset] = handle
+        return handle
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_handles"] = {}
+        return state

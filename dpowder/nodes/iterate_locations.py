@@ -1,0 +1,152 @@
+"""``IterateLocations``: centre each request on the next node of a graph."""
+
+import logging
+import threading
+
+import numpy as np
+
+from ..array import Array
+from ..array_spec import ArraySpec
+from ..batch_request import BatchRequest
+from ..coordinate import Coordinate
+from ..errors import BatchRequestError, PipelineSetupError
+from .batch_filter import BatchFilter
+from .random_location import reset_rois, shift_request, unbounded_like
+from .specified_location import first_misfit, request_center, shift_to
+
+logger = logging.getLogger(__name__)
+
+# locations tried per request before giving up
+MAX_TRIES = 15
+
+
+class IterateLocations(BatchFilter):
+    """Iterates over the nodes in a graph and centers batches at their
+    locations. The iteration is thread safe: requests are planned on the
+    driver, and concurrent plans still take consecutive nodes.
+
+    Args:
+
+        graph (``GraphKey``): Key of graph to read nodes from.
+
+        roi (``Roi``): Roi (world units) within which to read and iterate
+            over nodes. Defaults to None, which queries the whole Roi of the
+            upstream graph source.
+
+        node_id (``ArrayKey``, optional): Nonspatial array key in which to
+            store the id of the "current" node in graph. Default is None, in
+            which case no attribute is stored and there is no way to tell
+            which node is being considered.
+
+        choose_randomly (bool): If true, choose nodes randomly with
+            replacement. Default is false, which loops over the list.
+
+    Attributes:
+
+        visited_all (bool): Whether every node has been served once (in
+            order; not with ``choose_randomly``).
+    """
+
+    def __init__(self, graph, roi=None, node_id=None, choose_randomly=False):
+        self.graph = graph
+        self.roi = roi
+        self.node_id = node_id
+        self.choose_randomly = choose_randomly
+        self.node_ids = None
+        self.coordinates = None
+        self.local_index = None
+        self.shift = None
+        self.visited_all = False
+        self._global_index = -1
+        self._lock = threading.Lock()
+
+    def setup(self):
+        upstream = self.get_upstream_provider()
+        self.upstream_spec = upstream.spec.copy()
+        if self.graph not in self.upstream_spec:
+            raise PipelineSetupError(
+                f"{self.describe()}: graph {self.graph} is not provided upstream (upstream provides "
+                f"{sorted(self.upstream_spec.keys())})"
+            )
+        query_spec = self.upstream_spec[self.graph].copy()
+        if self.roi is not None:
+            query_spec.roi = self.roi if query_spec.roi is None else query_spec.roi.intersect(self.roi)
+        logger.info("%s: reading all nodes of %s in %s", self.name(), self.graph, query_spec.roi)
+        batch = upstream.request_batch(BatchRequest({self.graph: query_spec}, random_seed=0))
+        graph = batch[self.graph]
+        # only nodes inside the ROI; trimming may add temporary boundary nodes
+        self.node_ids = [node.id for node in graph.nodes if not node.temporary]
+        if not self.node_ids:
+            raise PipelineSetupError(
+                f"{self.describe()}: graph {self.graph} has no nodes to iterate over in {query_spec.roi}"
+            )
+        self.coordinates = np.array([graph.node(i).location for i in self.node_ids], dtype=np.float64)
+
+        for key, spec in list(self.spec.items()):
+            if spec.roi is not None:
+                spec = spec.copy()
+                spec.roi = unbounded_like(spec.roi)
+                self.updates(key, spec)
+        if self.node_id is not None:
+            self.provides(self.node_id, ArraySpec(nonspatial=True))
+
+    def prepare(self, request):
+        total = request.get_total_roi()
+        voxel_size = self.spec.get_lcm_voxel_size(list(request.array_specs.keys()))
+        if voxel_size is None:
+            voxel_size = Coordinate((1,) * total.dims)
+        center = request_center(request)
+        with self._lock:
+            for _ in range(MAX_TRIES):
+                index = self._next_index()
+                shift = shift_to(self.coordinates[index], center, voxel_size)
+                misfit = first_misfit(self.upstream_spec, request, shift)
+                if misfit is None:
+                    break
+                logger.warning(
+                    "%s: node %s at %s skipped: %s shifted to %s leaves the provided %s",
+                    self.name(),
+                    self.node_ids[index],
+                    self.coordinates[index],
+                    *misfit,
+                )
+            else:
+                raise BatchRequestError(
+                    f"{self.describe()}: none of {MAX_TRIES} nodes of {self.graph} tried places the "
+                    f"request inside the upstream ROIs (e.g. {misfit[0]}: {misfit[1]} is not inside "
+                    f"{misfit[2]}); request {request}"
+                )
+        self.local_index = index
+        self.shift = shift
+        shift_request(request, shift)
+        dependencies = request.copy()
+        if self.node_id in dependencies:
+            del dependencies[self.node_id]
+        return dependencies
+
+    def _next_index(self):
+        n = len(self.node_ids)
+        if self.choose_randomly:
+            return int(self.rng.integers(n))
+        self._global_index += 1
+        if self._global_index == n - 1:
+            logger.info("%s: after this request, all nodes have been visited", self.name())
+            self.visited_all = True
+        if self._global_index == n:
+            logger.warning("%s: ran out of locations, looping list", self.name())
+        return self._global_index % n
+
+    def process(self, batch, request):
+        out = reset_rois(batch, request, self.shift, (self.node_id,))
+        if self.node_id is not None and self.node_id in request:
+            out[self.node_id] = Array(np.array([self.node_ids[self.local_index]]), ArraySpec(nonspatial=True))
+        return out
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._lock = threading.Lock()

@@ -1,0 +1,91 @@
+"""Snapshot saves every n-th batch to a file named from {id}/{iteration},
+zarr or HDF5 by extension, with offset/resolution attributes, the
+additional request, graphs, value ranges and dtypes."""
+
+import os
+
+import h5py
+import numpy as np
+import zarr
+
+import dpowder as gp
+
+RAW = gp.ArrayKey("RAW")
+GT = gp.ArrayKey("GT")
+POINTS = gp.GraphKey("POINTS")
+DATA = np.arange(10 * 12, dtype=np.float32).reshape(10, 12)
+
+
+def pipeline_with(snapshot):
+    spec = gp.ArraySpec(roi=gp.Roi((20, -6), (40, 36)), voxel_size=(4, 3))
+    graph = gp.Graph(
+        [gp.Node(1, np.array([24.0, 0.0])), gp.Node(2, np.array([30.0, 6.0]))],
+        [gp.Edge(1, 2)],
+        gp.GraphSpec(roi=gp.Roi((20, -6), (40, 36))),
+    )
+    sources = (
+        gp.ArraySource(RAW, gp.Array(DATA, spec)),
+        gp.ArraySource(GT, gp.Array((DATA > 50).astype(np.uint64), spec)),
+        gp.GPGraphSource(POINTS, graph),
+    )
+    return sources + gp.MergeProvider() + snapshot
+
+
+def request():
+    r = gp.BatchRequest()
+    r[RAW] = gp.ArraySpec(roi=gp.Roi((24, 0), (16, 12)))
+    r[POINTS] = gp.GraphSpec(roi=gp.Roi((24, 0), (16, 12)))
+    return r
+
+
+def test_every_second_batch_to_zarr_with_additional_request(tmp_path):
+    additional = gp.BatchRequest()
+    additional[GT] = gp.ArraySpec(roi=gp.Roi((20, -6), (40, 36)))
+    snapshot = gp.Snapshot(
+        {RAW: "volumes/raw", GT: "volumes/gt", POINTS: "points"},
+        output_dir=str(tmp_path),
+        output_filename="{id}-{iteration}.zarr",
+        every=2,
+        additional_request=additional,
+        dataset_dtypes={GT: np.uint8},
+        store_value_range=True,
+    )
+    pipeline = pipeline_with(snapshot)
+    with gp.build(pipeline):
+        batches = [pipeline.request_batch(request()) for _ in range(3)]
+    files = sorted(os.listdir(tmp_path))
+    assert files == [f"{str(batches[0].id).zfill(8)}-0.zarr", f"{str(batches[2].id).zfill(8)}-0.zarr"]
+    assert GT not in batches[0]  # the additional request is not passed downstream
+    root = zarr.open_group(str(tmp_path / files[0]), mode="r")
+    raw = root["volumes/raw"]
+    np.testing.assert_array_equal(raw[...], DATA[1:5, 2:6])
+    assert raw.attrs["offset"] == [24, 0] and raw.attrs["resolution"] == [4, 3]
+    assert raw.attrs["value_range"] == [float(DATA[1:5, 2:6].min()), float(DATA[1:5, 2:6].max())]
+    gt = root["volumes/gt"]
+    assert gt.dtype == np.uint8 and gt.shape == (10, 12) and gt.attrs["offset"] == [20, -6]
+    assert sorted(root["points-ids"][...].tolist()) == [1, 2]
+    assert root["points-edges"][...].tolist() in ([[1, 2]], [[2, 1]])
+    ms = root["volumes"].attrs["multiscales"]
+    assert {m["name"] for m in ms} == {"raw", "gt"}
+
+
+def test_hdf_by_extension_with_iteration_template(tmp_path):
+    snapshot = gp.Snapshot({RAW: "raw"}, output_dir=str(tmp_path), output_filename="snap_{iteration}.hdf")
+    pipeline = pipeline_with(snapshot)
+    with gp.build(pipeline):
+        pipeline.request_batch(request())
+    with h5py.File(str(tmp_path / "snap_0.hdf"), "r") as f:
+        np.testing.assert_array_equal(f["raw"][...], DATA[1:5, 2:6])
+        assert list(f["raw"].attrs["offset"]) == [24, 0]
+        assert list(f["raw"].attrs["resolution"]) == [4, 3]
+
+
+def test_write_if_filters_batches(tmp_path):
+    class OnlyBright(gp.Snapshot):
+        def write_if(self, batch):
+            return batch[RAW].data.mean() > 1000
+
+    pipeline = pipeline_with(OnlyBright({RAW: "raw"}, output_dir=str(tmp_path)))
+    with gp.build(pipeline):
+        pipeline.request_batch(request())
+    assert os.listdir(tmp_path) == []
