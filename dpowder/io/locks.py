@@ -98,7 +98,7 @@ def distributed_locks(prefix, names):
                 lock.release()
 
 
-def chunk_locks(container_path, memory_prefix, dataset, names, what):
+def chunk_locks(container_path, memory_prefix, dataset, names, partial, what):
     """A context manager locking chunks ``names`` of ``dataset``.
 
     Args:
@@ -108,7 +108,10 @@ def chunk_locks(container_path, memory_prefix, dataset, names, what):
         memory_prefix (str or None): A process-unique name of an in-memory
             store (``None``: not in memory).
         dataset (str): The dataset's path in the container.
-        names (iterable of str): The chunks to lock.
+        names (iterable of str): The chunks to lock (all the write touches).
+        partial (list of str): Those it covers only in part. Without any
+            way to lock, a write covering only whole chunks goes ahead (each
+            chunk is replaced whole); one with partial chunks is an error.
         what (str): The write, for the error raised when nothing can lock.
     """
     names = list(names)
@@ -120,8 +123,10 @@ def chunk_locks(container_path, memory_prefix, dataset, names, what):
         return process_locks(f"{memory_prefix}/{dataset}", names)
     if _distributed_client() is not None:
         return distributed_locks(f"dpowder/{dataset}", names)
+    if not partial:
+        return contextlib.nullcontext()
     raise WriteError(
-        f"{what} covers only part of chunks {names[:4]}{'...' if len(names) > 4 else ''}, and the store "
+        f"{what} covers only part of chunks {partial[:4]}{'...' if len(partial) > 4 else ''}, and the store "
         f"is neither a local directory nor in memory and no distributed client is active to lock them: "
         f"align the written ROIs to the dataset's chunk grid, or run with a distributed client"
     )

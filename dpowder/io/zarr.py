@@ -1,8 +1,8 @@
 """Zarr (format 2 and 3, OME-NGFF) datasets: open, read, create, write.
 
 Reads go straight to zarr, which fetches only the chunks a selection
-touches. Writes lock the chunks they cover only in part (see
-``dpowder.io.locks``); chunks covered whole go straight in (zarr's local
+touches. Writes lock the chunks they touch (see
+``dpowder.io.locks``); chunk files themselves are replaced whole (zarr's local
 store writes each chunk file atomically, so readers never see a torn one).
 """
 
@@ -188,16 +188,21 @@ def partial_chunks(starts, stops, shape, grid):
 
 
 def write(array, starts, data, dataset, where):
-    """Write ``data`` into ``array`` at index ``starts`` (all axes), locking
-    the chunks it covers only in part."""
+    """Write ``data`` into ``array`` at index ``starts`` (all axes), holding
+    the locks of the chunks it touches."""
     stops = [b + s for b, s in zip(starts, data.shape)]
     if any(b < 0 for b in starts) or any(e > n for e, n in zip(stops, array.shape)):
         raise WriteError(
             f"write of shape {data.shape} at index {list(starts)} is outside {where} of shape {array.shape}"
         )
     grid = _chunk_grid(array)
-    names = [chunk_name(array, c)[0].replace("/", ".") for c in partial_chunks(starts, stops, array.shape, grid)]
-    with locks.chunk_locks(local_path(array), _memory_prefix(array), dataset, names, f"a write to {where}"):
+    # every chunk touched is locked, whole ones too: a whole-chunk write
+    # landing between another block's read and write-back of that chunk
+    # (a partial, read-modify-write) would be lost
+    covered = itertools.product(*[range(b // g, (e - 1) // g + 1) for b, e, g in zip(starts, stops, grid)])
+    names = [chunk_name(array, c)[0].replace("/", ".") for c in covered]
+    partial = [chunk_name(array, c)[0].replace("/", ".") for c in partial_chunks(starts, stops, array.shape, grid)]
+    with locks.chunk_locks(local_path(array), _memory_prefix(array), dataset, names, partial, f"a write to {where}"):
         array[tuple(slice(b, e) for b, e in zip(starts, stops))] = data
 
 

@@ -58,6 +58,8 @@ from .resample import Resample
 from .astype import AsType
 
 # -- blockwise (issue 6) -----------------------------------------------------------
+from .scan import Scan, ScanCallback
+from .daisy_request_blocks import DaisyRequestBlocks
 
 # -- training, performance (issue 7) ------------------------------------------------
 

@@ -1,0 +1,221 @@
+"""daisy's ``Task`` and ``run_blockwise``, on dpowder's blockwise engine."""
+
+import inspect
+import logging
+
+import numpy as np
+
+from ..callbacks import TqdmCallback
+from ..errors import PipelineConfigError
+from .blocks import BlockGrid
+
+logger = logging.getLogger(__name__)
+
+
+class Task:
+    """A blockwise job, as daisy describes it.
+
+    Args:
+
+        task_id (str): Names the task (and its blocks' ids).
+
+        total_roi (Roi): The ROI to tile, including the context (world units).
+
+        read_roi, write_roi (Roi): One block's ROIs; their offsets give the
+            context (``write_roi`` inside ``read_roi``).
+
+        process_function (callable): ``process_function(block)``, run on a
+            worker for every block not yet done.
+
+        check_function (callable, optional): ``check_function(block) ->
+            bool``, whether a block is already done; run on the driver in one
+            pass before anything is submitted.
+
+        init_callback_fn (callable, optional): Called once on the driver
+            before the blocks run.
+
+        read_write_conflict (bool): Whether blocks read what neighbours write;
+            conflicting blocks then run in daisy's levels, one level after the
+            other.
+
+        num_workers (int): Worker processes of the ``LocalCluster`` started
+            when no ``distributed`` client is active (1: in-process).
+
+        max_retries (int): How often a failing block is retried.
+
+        fit (str): ``valid``, ``overhang`` or ``shrink`` (see ``BlockGrid``).
+
+        timeout (float, optional): Seconds after which a block counts as
+            failed.
+
+        upstream_tasks (list of Task, optional): Tasks to finish first.
+
+        done_marker_dir (str, optional): Keep a durable marker per finished
+            block there, so that a stopped task run again skips finished
+            blocks (beyond daisy; a ``check_function`` works too).
+    """
+
+    def __init__(
+        self,
+        task_id,
+        total_roi,
+        read_roi,
+        write_roi,
+        process_function,
+        check_function=None,
+        init_callback_fn=None,
+        read_write_conflict=True,
+        num_workers=1,
+        max_retries=2,
+        fit="valid",
+        timeout=None,
+        upstream_tasks=None,
+        done_marker_dir=None,
+    ):
+        if len(inspect.signature(process_function).parameters) < 1:
+            raise PipelineConfigError(
+                f"Task {task_id}: process_function must take the block as its argument; worker-start "
+                f"functions that acquire blocks from a daisy client are not supported"
+            )
+        self.task_id = task_id
+        self.total_roi = total_roi
+        self.read_roi = read_roi
+        self.write_roi = write_roi
+        self.process_function = process_function
+        self.check_function = check_function
+        self.init_callback_fn = init_callback_fn
+        self.read_write_conflict = read_write_conflict
+        self.num_workers = num_workers
+        self.max_retries = max_retries
+        self.fit = fit
+        self.timeout = timeout
+        self.upstream_tasks = list(upstream_tasks or [])
+        self.done_marker_dir = done_marker_dir
+
+    def grid(self):
+        return BlockGrid(
+            self.total_roi, self.read_roi, self.write_roi, self.read_write_conflict, self.fit, task_id=self.task_id
+        )
+
+
+def pending_indices(grid, markers=None, check_function=None, progress=None):
+    """Per level, the indices of the blocks not done yet: one pass over the
+    done markers (a directory listing) and, if given, ``check_function`` on
+    the driver for the rest."""
+    done_ids = markers.done_ids() if markers is not None else set()
+    done_ids = np.fromiter(done_ids, dtype=np.int64, count=len(done_ids))
+    if progress is not None and check_function is not None:
+        progress.start(grid.num_blocks)
+    checked = 0
+    levels = []
+    for level in range(grid.num_levels):
+        start, stop = grid.level_range(level)
+        if start == stop:
+            continue
+        ids = grid.level_block_ids(level)
+        todo = ~np.isin(ids, done_ids)
+        if check_function is not None:
+            for offset in np.flatnonzero(todo):
+                if check_function(grid.block(start + int(offset))):
+                    todo[offset] = False
+            checked += stop - start
+            if progress is not None:
+                progress.update(checked)
+        levels.append(np.arange(start, stop, dtype=np.int64)[todo])
+    if progress is not None and check_function is not None:
+        progress.stop()
+    return levels
+
+
+def run_grid(
+    job, grid, executor, markers=None, check_function=None, block_done_callback=None, progress=None, timeout=None
+):
+    """Run ``job`` over the blocks of ``grid`` not done yet, level after
+    level. Returns ``(failures, num_run)``."""
+    from ..engine import blockwise
+
+    levels = pending_indices(grid, markers, check_function, TqdmCallback("checking blocks"))
+    num_todo = int(sum(len(level) for level in levels))
+    logger.info("%s: %d of %d blocks to process", grid.task_id, num_todo, grid.num_blocks)
+
+    def on_group_done(future, group, summary):
+        if block_done_callback is not None:
+            for index, start, duration in summary.done:
+                block_done_callback(grid.block(index), start, duration)
+
+    tracker = blockwise._Progress(progress, num_todo)
+    try:
+        failures = blockwise.run_blocks(job, levels, executor, tracker, on_group_done, timeout=timeout)
+    finally:
+        tracker.stop()
+        if hasattr(executor, "close"):
+            executor.close()
+    return failures, num_todo
+
+
+class _TaskOwner:
+    """Stands in for a node when choosing where a task's blocks run."""
+
+    def __init__(self):
+        self.__dict__["_dp_scheduler"] = None
+
+
+def run_blockwise(tasks, scheduler=None, progress=True):
+    """Run ``tasks`` (and their upstream tasks first), each block once.
+
+    Args:
+
+        tasks (list of Task): What to run.
+
+        scheduler (optional): A ``distributed.Client`` to run on; by default
+            the active client, else a ``LocalCluster`` of each task's
+            ``num_workers``.
+
+        progress (bool): Show a progress bar (log lines without a terminal).
+
+    Returns ``True`` if every block succeeded, else raises ``BlockwiseError``
+    naming the failed blocks (after all others finished).
+    """
+    from ..engine import blockwise
+
+    order, seen = [], set()
+
+    def visit(task):
+        if id(task) in seen:
+            return
+        seen.add(id(task))
+        for upstream in task.upstream_tasks:
+            visit(upstream)
+        order.append(task)
+
+    for task in tasks:
+        visit(task)
+
+    owner = _TaskOwner()
+    owner.__dict__["_dp_scheduler"] = scheduler
+    cluster = blockwise.LocalClusterHandle()
+    try:
+        for task in order:
+            if task.init_callback_fn is not None:
+                task.init_callback_fn()
+            grid = task.grid()
+            markers = None
+            if task.done_marker_dir is not None:
+                from .blocks import DoneMarkers
+
+                markers = DoneMarkers(task.done_marker_dir)
+            job = blockwise.FunctionJob(grid, task.process_function, task.max_retries, markers)
+            executor = blockwise.executor_for(owner, task.num_workers, cluster)
+            failures, _ = run_grid(
+                job,
+                grid,
+                executor,
+                markers,
+                task.check_function,
+                progress=TqdmCallback(f"{task.task_id}, blocks") if progress else None,
+                timeout=task.timeout,
+            )
+            blockwise.raise_failures(failures, grid.num_blocks, f"task {task.task_id}")
+    finally:
+        cluster.close()
+    return True

@@ -1,0 +1,548 @@
+"""Blockwise maps: many independent blocks, each one fused task chain.
+
+A *job* says what every block does (``PipelineJob``: plan and run a request
+to an upstream subtree; ``FunctionJob``: call a function on a ``Block``). It
+is shipped to every worker once; tasks carry only block indices, so the
+driver does O(1) work per block. Blocks are grouped several to a task, the
+group size adapting to the measured block time (the scheduler's cost per
+task is paid once per group), and groups are submitted in bounded waves, so
+10^5 blocks neither flood the scheduler nor grow the driver's memory.
+
+A block that raises is retried inside its task; one that keeps failing is
+recorded (block, node, exception) and reported at the end in a
+``BlockwiseError``, after every other block finished. A worker that dies
+loses nothing: dask reschedules its tasks, and blocks write idempotently.
+
+See docs/blockwise.md for the decisions and their reasons.
+"""
+
+import concurrent.futures
+import logging
+import math
+import time
+import traceback
+
+import numpy as np
+
+from ..errors import DpowderError, PipelineRequestError
+from . import tasks
+
+logger = logging.getLogger(__name__)
+
+#: wall time a group of blocks should take; long enough that the
+#: scheduler's per-task cost is negligible, short enough for balance
+TARGET_TASK_SECONDS = 0.5
+MAX_GROUP = 1024
+
+
+class BlockwiseError(PipelineRequestError):
+    """Blocks kept failing after their retries; ``failures`` lists them
+    (``BlockFailure``), the other blocks finished."""
+
+    def __init__(self, message, failures):
+        super().__init__(message)
+        self.failures = failures
+
+
+class BlockFailure:
+    """One block that failed: its index, a description (its ROIs), the
+    exception's type and text (with the node it happened in) and the
+    traceback."""
+
+    __slots__ = ("index", "block", "error", "traceback", "attempts")
+
+    def __init__(self, index, block, error, traceback_text, attempts):
+        self.index = index
+        self.block = block
+        self.error = error
+        self.traceback = traceback_text
+        self.attempts = attempts
+
+    def __getstate__(self):
+        return (self.index, self.block, self.error, self.traceback, self.attempts)
+
+    def __setstate__(self, state):
+        self.index, self.block, self.error, self.traceback, self.attempts = state
+
+    def __repr__(self):
+        return f"block {self.index} ({self.block}): {self.error}"
+
+
+def _error_text(error):
+    text = f"{type(error).__name__}: {error}"
+    for note in getattr(error, "__notes__", ()):
+        text += f" [{note}]"
+    return text
+
+
+# -- jobs ---------------------------------------------------------------------
+
+
+class PipelineJob:
+    """Every block is a request (``requests.request(index)``) to the
+    pipeline ending in ``upstream``, planned and run inside the block's task.
+
+    The subtree's nodes travel as a flat list (nodes pickle without their
+    upstream links) and are relinked on shallow copies once per task.
+    """
+
+    def __init__(self, upstream, requests, keep, retries, markers=None):
+        from .execute import _subtree
+
+        self.nodes, self.tree = _subtree(upstream)
+        self.requests = requests
+        self.keep = keep
+        self.retries = retries
+        self.markers = markers
+        self.num_blocks = requests.num_blocks
+
+    def open(self):
+        from ..nodes.batch_provider import shallow_copy
+        from .execute import execute_local
+        from .plan import plan
+
+        copies = [shallow_copy(n) for n in self.nodes]
+
+        def link(tree):
+            index, children = tree
+            node = copies[index]
+            node.__dict__["_dp_upstream"] = [link(child) for child in children]
+            return node
+
+        root = link(self.tree)
+
+        def run(index):
+            batch = execute_local(plan(root, self.requests.request(index)))
+            if self.markers is not None:
+                # only now are the block's writes complete
+                self.markers.mark(self.requests.block_id(index))
+            return batch if self.keep else None
+
+        return run
+
+    def describe_block(self, index):
+        return self.requests.describe(index)
+
+    def worker_resources(self):
+        """Resources (dask worker resources) a block needs: asked of the
+        nodes, e.g. a ``Predict`` on a GPU needs ``{"GPU": 1}``."""
+        resources = {}
+        for node in self.nodes:
+            wanted = getattr(node, "dp_worker_resources", None)
+            if callable(wanted):
+                for name, amount in (wanted() or {}).items():
+                    resources[name] = max(resources.get(name, 0), amount)
+        return resources
+
+
+class FunctionJob:
+    """Every block is ``process_function(block)`` for ``grid.block(index)``
+    (daisy's ``Task``); with ``markers`` a block is marked done after its
+    function returned."""
+
+    def __init__(self, grid, process_function, retries, markers=None, keep=False):
+        self.grid = grid
+        self.process_function = process_function
+        self.retries = retries
+        self.markers = markers
+        self.keep = keep
+        self.num_blocks = grid.num_blocks
+
+    def open(self):
+        def run(index):
+            block = self.grid.block(index)
+            result = self.process_function(block)
+            if self.markers is not None:
+                self.markers.mark(block.block_id[1])
+            return result if self.keep else None
+
+        return run
+
+    def describe_block(self, index):
+        return repr(self.grid.block(index))
+
+    def worker_resources(self):
+        return {}
+
+
+class GroupResult:
+    """What a group task hands back: the blocks done (index, start,
+    duration), the failures, and (when kept) the blocks' outputs."""
+
+    __slots__ = ("done", "failures", "outputs", "meta")
+
+    def __init__(self, done, failures, outputs, meta=None):
+        self.done = done
+        self.failures = failures
+        self.outputs = outputs
+        self.meta = meta
+
+    def __getstate__(self):
+        return (self.done, self.failures, self.outputs, self.meta)
+
+    def __setstate__(self, state):
+        self.done, self.failures, self.outputs, self.meta = state
+
+    def summary(self):
+        """The small part, without the array data: per kept output batch,
+        ``({array_key: (dtype, leading shape)}, {graph_key: Graph})`` (or
+        ``None`` for a failed block)."""
+        meta = None
+        if self.outputs is not None:
+            meta = [
+                None
+                if batch is None
+                else (
+                    {k: (a.data.dtype, a.data.shape[: a.data.ndim - (a.spec.roi.dims if a.spec.roi is not None else 0)]) for k, a in batch.arrays.items()},
+                    dict(batch.graphs),
+                )
+                for batch in self.outputs
+            ]
+        return GroupResult(self.done, self.failures, None, meta)
+
+
+def run_group(job, indices):
+    """The task of one group of blocks (runs on a worker, or in-process)."""
+    run = job.open()
+    done, failures = [], []
+    outputs = [] if job.keep else None
+    token = tasks.INLINE.set(True)
+    try:
+        for index in indices:
+            index = int(index)
+            start = time.time()
+            error = None
+            for attempt in range(job.retries + 1):
+                try:
+                    output = run(index)
+                    error = None
+                    break
+                except DpowderError as e:
+                    # a user error (bad request, wrong shape) fails again: no retry
+                    error = e
+                    break
+                except Exception as e:
+                    error = e
+                    logger.debug("block %d failed (attempt %d): %s", index, attempt + 1, _error_text(e))
+            if error is not None:
+                logger.debug("block %d failed after %d attempt(s): %s", index, attempt + 1, _error_text(error))
+                failures.append(
+                    BlockFailure(
+                        index,
+                        job.describe_block(index),
+                        _error_text(error),
+                        "".join(traceback.format_exception(error)),
+                        attempt + 1,
+                    )
+                )
+                if outputs is not None:
+                    outputs.append(None)
+                continue
+            done.append((index, start, time.time() - start))
+            if outputs is not None:
+                outputs.append(output)
+    finally:
+        tasks.INLINE.reset(token)
+    return GroupResult(done, failures, outputs)
+
+
+def _summary(result):
+    return result.summary()
+
+
+# -- executors ----------------------------------------------------------------
+
+
+class _Completed(concurrent.futures.Future):
+    pass
+
+
+class SyncExecutor:
+    """Runs each group in the calling thread, when submitted."""
+
+    threads = 1
+    client = None
+
+    def ship(self, job):
+        return job
+
+    def submit(self, fn, *args, resources=None):
+        future = _Completed()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as e:  # noqa: BLE001 -- handed to the caller via result()
+            future.set_exception(e)
+        return future
+
+    def wait(self, futures, timeout):
+        return set(futures), set()
+
+    def result(self, future):
+        return future.result()
+
+    def cancel(self, futures):
+        pass
+
+
+class ThreadExecutor(SyncExecutor):
+    """Runs groups on a pool of threads in this process."""
+
+    def __init__(self, threads):
+        self.threads = threads
+        self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="dpowder-block")
+
+    def submit(self, fn, *args, resources=None):
+        return self.pool.submit(fn, *args)
+
+    def wait(self, futures, timeout):
+        done, pending = concurrent.futures.wait(futures, timeout=timeout, return_when="FIRST_COMPLETED")
+        return done, pending
+
+    def cancel(self, futures):
+        for f in futures:
+            f.cancel()
+
+    def close(self):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DistributedExecutor:
+    """Runs groups on a ``distributed.Client``'s workers."""
+
+    def __init__(self, client, retries=0):
+        self.client = client
+        self.retries = retries
+        self.threads = max(1, sum(client.nthreads().values()))
+        self._worker_resources = None
+        self._completed = None
+
+    def ship(self, job):
+        # one copy per worker, deserialized once there (the nodes, a model)
+        return self.client.scatter(job, broadcast=True, hash=False)
+
+    def _usable(self, resources):
+        if not resources:
+            return None
+        if self._worker_resources is None:
+            info = self.client.scheduler_info()
+            self._worker_resources = set()
+            for worker in info.get("workers", {}).values():
+                self._worker_resources.update(worker.get("resources", {}) or {})
+        usable = {k: v for k, v in resources.items() if k in self._worker_resources}
+        return usable or None
+
+    def submit(self, fn, *args, resources=None):
+        future = self.client.submit(fn, *args, pure=False, retries=self.retries, resources=self._usable(resources))
+        if fn is run_group:
+            if self._completed is None:
+                from distributed import as_completed
+
+                # on this client's loop (not the default client's)
+                self._completed = as_completed([future], loop=self.client.loop)
+            else:
+                self._completed.add(future)
+        return future
+
+    def wait(self, futures, timeout):
+        if timeout is None:
+            done = {next(self._completed)}
+        else:
+            deadline = time.monotonic() + timeout
+            done = set()
+            while not done and time.monotonic() < deadline:
+                done = set(self._completed.next_batch(block=False))
+                if not done:
+                    time.sleep(0.02)
+        done |= set(self._completed.next_batch(block=False))
+        return done, set(futures) - done
+
+    def result(self, future):
+        return future.result()
+
+    def cancel(self, futures):
+        if futures:
+            self.client.cancel(list(futures))
+
+
+class LocalClusterHandle:
+    """A ``LocalCluster`` of ``n`` worker processes, started on first use
+    and closed by ``close()`` (a node's teardown)."""
+
+    def __init__(self):
+        self.cluster = None
+        self.client = None
+
+    def get(self, n):
+        if self.client is None:
+            from distributed import Client, LocalCluster
+
+            self.cluster = LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+            )
+            self.client = Client(self.cluster, set_as_default=False)
+        return self.client
+
+    def close(self):
+        if self.client is not None:
+            self.client.close()
+            self.cluster.close()
+            self.client = self.cluster = None
+
+
+def _is_client(scheduler):
+    return hasattr(scheduler, "submit") and hasattr(scheduler, "scatter") and hasattr(scheduler, "gather")
+
+
+def executor_for(node, num_workers, cluster, retries=0):
+    """Where a node's blocks run: the client given at build, else the active
+    ``distributed`` client, else a ``LocalCluster`` of ``num_workers``
+    processes (``num_workers > 1``), else in-process (threads with the
+    ``"threads"`` scheduler)."""
+    scheduler = node.__dict__.get("_dp_scheduler")
+    if _is_client(scheduler):
+        return DistributedExecutor(scheduler, retries)
+    if isinstance(scheduler, str):
+        if scheduler in ("sync", "synchronous", "single-threaded"):
+            return SyncExecutor()
+        if scheduler in ("threads", "threading"):
+            return ThreadExecutor(max(num_workers, 1))
+    if scheduler is None:
+        try:
+            from distributed import default_client
+
+            return DistributedExecutor(default_client(), retries)
+        except ValueError:
+            pass
+    if num_workers > 1:
+        return DistributedExecutor(cluster.get(num_workers), retries)
+    return SyncExecutor()
+
+
+# -- the map ------------------------------------------------------------------
+
+
+class _Progress:
+    def __init__(self, callback, total):
+        self.callback = callback
+        self.done = 0
+        if callback is not None:
+            callback.start(total)
+
+    def add(self, n):
+        self.done += n
+        if self.callback is not None and n:
+            self.callback.update(self.done)
+
+    def stop(self):
+        if self.callback is not None:
+            self.callback.stop()
+
+
+def run_blocks(
+    job,
+    index_batches,
+    executor,
+    progress=None,
+    on_group_done=None,
+    timeout=None,
+    cache_size=None,
+):
+    """Run ``job`` for every block index in ``index_batches`` (a list of
+    integer arrays run one after the other: daisy's levels; blocks within one
+    array are independent).
+
+    ``on_group_done(group_future, indices, summary)`` is called on the driver
+    as groups finish (``summary`` a ``GroupResult`` without outputs). Returns
+    the list of failures. ``timeout`` (seconds per block) gives up on blocks
+    that take longer: they are reported as failed (a running task cannot be
+    stopped; its result is ignored). With a timeout, groups are single
+    blocks and at most one is in flight per worker thread.
+    """
+    shipped = executor.ship(job)
+    resources = job.worker_resources()
+    threads = executor.threads
+    if timeout is not None:
+        in_flight = threads
+    else:
+        in_flight = max(2 * threads, min(cache_size or 0, 8 * threads))
+    failures = []
+    block_seconds = None
+
+    for indices in index_batches:
+        indices = np.asarray(indices, dtype=np.int64)
+        position = 0
+        pending = {}
+
+        def group_size():
+            if timeout is not None or block_seconds is None:
+                return 1
+            size = int(TARGET_TASK_SECONDS / max(block_seconds, 1e-6))
+            remaining = len(indices) - position
+            # keep every thread busy until the end
+            size = min(size, math.ceil(remaining / threads))
+            return max(1, min(size, MAX_GROUP))
+
+        try:
+            while position < len(indices) or pending:
+                while position < len(indices) and len(pending) < in_flight:
+                    size = group_size()
+                    group = indices[position : position + size]
+                    position += len(group)
+                    future = executor.submit(run_group, shipped, group, resources=resources)
+                    pending[future] = (group, time.monotonic())
+                done, _ = executor.wait(set(pending), timeout=1.0 if timeout is not None else None)
+                # in submission order (futures given up on after a timeout are gone)
+                for future in [f for f in pending if f in done]:
+                    group, _submitted = pending.pop(future)
+                    if executor.client is not None and job.keep:
+                        # the outputs stay on the worker; only their summary comes here
+                        summary = executor.result(executor.submit(_summary, future))
+                    else:
+                        summary = executor.result(future)
+                        if job.keep:
+                            summary.meta = summary.summary().meta
+                    failures.extend(summary.failures)
+                    if summary.done:
+                        seconds = sum(d for _, _, d in summary.done) / len(summary.done)
+                        block_seconds = seconds if block_seconds is None else 0.7 * block_seconds + 0.3 * seconds
+                    if on_group_done is not None:
+                        on_group_done(future, group, summary)
+                    if progress is not None:
+                        progress.add(len(group))
+                if timeout is not None:
+                    now = time.monotonic()
+                    expired = [f for f, (g, t) in pending.items() if now - t > timeout * len(g)]
+                    for future in expired:
+                        group, submitted = pending.pop(future)
+                        for index in group:
+                            failures.append(
+                                BlockFailure(
+                                    int(index),
+                                    job.describe_block(int(index)),
+                                    f"TimeoutError: block did not finish within {timeout}s",
+                                    "",
+                                    1,
+                                )
+                            )
+                        if progress is not None:
+                            progress.add(len(group))
+                    executor.cancel(expired)
+        except BaseException:
+            executor.cancel(list(pending))
+            raise
+    return failures
+
+
+def raise_failures(failures, num_blocks, what):
+    """Raise a ``BlockwiseError`` naming the failed blocks, if any."""
+    if not failures:
+        return
+    failures = sorted(failures, key=lambda f: f.index)
+    lines = [f"  block {f.index} {f.block}: {f.error}" for f in failures[:10]]
+    if len(failures) > 10:
+        lines.append(f"  ... and {len(failures) - 10} more")
+    raise BlockwiseError(
+        f"{what}: {len(failures)} of {num_blocks} blocks failed after {failures[0].attempts} attempt(s); "
+        f"the other blocks finished:\n" + "\n".join(lines),
+        failures,
+    )

@@ -1,0 +1,125 @@
+"""Stitch the outputs of a scan's blocks into one batch of dask arrays.
+
+Blocks overlap where the last shift of an axis was snapped back to stay
+inside the volume. gunpowder fills blocks in scan order, so where blocks
+overlap the later one wins; along each axis block ``j`` therefore owns
+``[begin_j, begin_{j+1})`` and the last block the rest. The stitched array
+is the grid of those pieces, each a lazy slice of a block's output where the
+block ran (a worker's memory on a cluster): nothing is gathered here.
+"""
+
+import itertools
+
+import dask
+import dask.array as da
+import networkx as nx
+import numpy as np
+
+from ..array import Array
+from ..batch import Batch
+from ..graph import Graph
+
+
+def _extract(group_result, position, key, slices):
+    return group_result.outputs[position][key].data[slices]
+
+
+def _axis_segments(begins, block_shape, lo, hi):
+    """Pieces of ``[lo, hi)`` along one axis: ``(j, start, stop)`` for block
+    ``j``'s part, ``(None, start, stop)`` where no block reached."""
+    segments = []
+    covered = lo
+    if begins[0] > lo:
+        segments.append((None, lo, min(begins[0], hi)))
+        covered = begins[0]
+    n = len(begins)
+    for j in range(n):
+        start = max(begins[j], covered)
+        stop = begins[j + 1] if j + 1 < n else begins[j] + block_shape
+        stop = min(stop, hi)
+        if stop > start:
+            segments.append((j, start, stop))
+            covered = stop
+    if covered < hi:
+        segments.append((None, covered, hi))
+    return segments
+
+
+def _nest(pieces, shape):
+    """Nested lists (for ``da.block``) of a flat, C-ordered list."""
+    if len(shape) == 1:
+        return list(pieces)
+    step = int(np.prod(shape[1:]))
+    return [_nest(pieces[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
+
+
+def stitch(request, requests, spec, locate, meta, distributed):
+    """The batch for ``request`` (a Scan's non-empty request) from the
+    blocks of ``requests`` (``ShiftedRequests``). ``locate(index)`` gives
+    ``(group, position)``: the group's future (``distributed``) or its
+    ``GroupResult``, and the block's place in it; ``meta(index)`` the
+    block's summary ``({key: (dtype, leading shape)}, {key: Graph})``."""
+    batch = Batch()
+    grid_shape = requests.shape
+    first_meta = meta(0)
+    for key, request_spec in request.array_specs.items():
+        dtype, leading = first_meta[0][key]
+        roi = request_spec.roi
+        array_spec = spec[key].copy()
+        array_spec.roi = roi
+        if roi is None or spec[key].nonspatial:
+            group, position = locate(0)
+            data = _piece(group, position, key, (), leading, dtype, distributed)
+            batch[key] = Array(data, array_spec)
+            continue
+        voxel_size = spec[key].voxel_size
+        reference_roi = requests.reference[key].roi
+        axes = [
+            _axis_segments(
+                reference_roi.begin[d] + requests.positions[d], reference_roi.shape[d], roi.begin[d], roi.end[d]
+            )
+            for d in range(roi.dims)
+        ]
+        pieces = []
+        for combo in itertools.product(*axes):
+            shape = tuple(leading) + tuple((stop - start) // voxel_size[d] for d, (_, start, stop) in enumerate(combo))
+            if any(j is None for j, _, _ in combo):
+                pieces.append(da.zeros(shape, dtype=dtype))
+                continue
+            index = int(np.ravel_multi_index([j for j, _, _ in combo], grid_shape, order="F"))
+            block_roi = reference_roi.shift(requests.shift(index))
+            slices = (slice(None),) * len(leading) + tuple(
+                slice((start - block_roi.begin[d]) // voxel_size[d], (stop - block_roi.begin[d]) // voxel_size[d])
+                for d, (_, start, stop) in enumerate(combo)
+            )
+            group, position = locate(index)
+            pieces.append(_piece(group, position, key, slices, shape, dtype, distributed))
+        nested = _nest(pieces, [len(a) for a in axes])
+        data = da.block(nested) if len(pieces) > 1 else pieces[0]
+        batch[key] = Array(data, array_spec)
+
+    for key, request_spec in request.graph_specs.items():
+        graph_spec = spec[key].copy()
+        graph_spec.roi = request_spec.roi
+        merged = None
+        for index in range(requests.num_blocks):
+            graph = meta(index)[1][key]
+            part = graph.to_nx_graph()
+            # nodes made on a block's boundary (trimmed edges) are not data
+            inside = [
+                n
+                for n, attrs in part.nodes(data=True)
+                if not attrs.get("temporary", False) and request_spec.roi.contains(attrs["location"])
+            ]
+            part = part.subgraph(inside)
+            merged = part.copy() if merged is None else nx.compose(merged, part)
+        batch[key] = Graph.from_nx_graph(merged if merged is not None else nx.Graph(), graph_spec)
+    return batch
+
+
+def _piece(group, position, key, slices, shape, dtype, distributed):
+    if distributed:
+        value = dask.delayed(_extract, pure=True)(group, position, key, slices)
+        return da.from_delayed(value, shape=shape, dtype=dtype)
+    data = np.asarray(group.outputs[position][key].data[slices])
+    return da.from_array(data, chunks=data.shape, name=False)

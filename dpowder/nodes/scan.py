@@ -1,0 +1,223 @@
+"""``Scan``: tile a volume with shifted copies of a reference request."""
+
+import numpy as np
+
+from ..batch import Batch
+from ..callbacks import ScanCallback, TqdmCallback
+from ..coordinate import Coordinate
+from ..errors import BatchRequestError, PipelineConfigError
+from ..roi import Roi
+from .batch_filter import BatchFilter
+
+__all__ = ["Scan", "ScanCallback"]
+
+
+class ShiftedRequests:
+    """The block requests of a scan: ``reference`` shifted by every
+    combination of the per-axis ``positions`` (world units), the first axis
+    varying fastest (gunpowder's order). Small: a block's request is made
+    from its index where the block runs."""
+
+    def __init__(self, reference, positions):
+        self.reference = reference
+        self.positions = [np.asarray(p, dtype=np.int64) for p in positions]
+        self.shape = tuple(len(p) for p in self.positions)
+        self.num_blocks = int(np.prod(self.shape))
+
+    def shift(self, index):
+        multi = np.unravel_index(index, self.shape, order="F")
+        return Coordinate(int(p[m]) for p, m in zip(self.positions, multi))
+
+    def request(self, index):
+        shift = self.shift(index)
+        request = self.reference.copy()
+        for spec in request.values():
+            if spec.roi is not None:
+                spec.roi = spec.roi.shift(shift)
+        return request
+
+    def describe(self, index):
+        request = self.request(index)
+        return "(" + ", ".join(f"{key}: {spec.roi}" for key, spec in request.items()) + ")"
+
+
+class Scan(BatchFilter):
+    """Iteratively requests batches of size ``reference`` from upstream
+    providers in a scanning fashion, until all requested ROIs are covered.
+    If the batch request to this node is empty, it will scan the complete
+    upstream ROIs (and return nothing). Otherwise, it scans only the
+    requested ROIs and returns a batch assembled of the smaller requests (as
+    dask arrays: the blocks stay where they were computed until the arrays
+    are computed). In either case, the upstream requests will be contained in
+    the downstream requested ROI or upstream ROIs.
+
+    The stride is the smallest reference ROI shape; the last shift of each
+    axis is snapped back so that no block leaves the volume. Every block is
+    one task (small blocks are grouped several to a task) that plans and
+    runs the block's upstream request; blocks run on the pipeline's
+    ``distributed`` client, else the active one, else on a ``LocalCluster``
+    of ``num_workers`` processes (``num_workers > 1``), else in-process.
+
+    See also ``ZarrWrite``.
+
+    Args:
+
+        reference (BatchRequest):
+
+            A reference ``BatchRequest``. This request will be shifted in a
+            scanning fashion over the upstream ROIs of the requested arrays
+            or points.
+
+        num_workers (int, optional):
+
+            If set to >1 and no ``distributed`` client is given or active,
+            blocks run on a ``LocalCluster`` of that many worker processes
+            (closed at teardown).
+
+        cache_size (int, optional):
+
+            How many groups of blocks may be submitted at once (at least two
+            per worker thread).
+
+        progress_callback (ScanCallback, optional):
+
+            A callback instance to get updated from this node while
+            processing chunks. See ``ScanCallback`` for details. The default
+            is a callback that shows a tqdm progress bar (a few log lines
+            when not on a terminal).
+    """
+
+    def __init__(self, reference, num_workers=1, cache_size=50, progress_callback=None):
+        if num_workers < 1:
+            raise PipelineConfigError(f"Scan: num_workers must be >= 1, got {num_workers}")
+        self.reference = reference.copy()
+        self.num_workers = num_workers
+        self.cache_size = cache_size
+        self.progress_callback = TqdmCallback("Scan, blocks processed") if progress_callback is None else progress_callback
+
+    def setup(self):
+        from ..engine.blockwise import LocalClusterHandle
+
+        for key, spec in self.reference.items():
+            if key not in self.spec:
+                raise PipelineConfigError(
+                    f"{self.describe()}: the reference asks for {key}, which is not provided upstream "
+                    f"(upstream provides {sorted(self.spec.keys())})"
+                )
+            if spec.roi is None:
+                raise PipelineConfigError(f"{self.describe()}: the reference spec of {key} has no ROI")
+        self._cluster = LocalClusterHandle()
+
+    def teardown(self):
+        self._cluster.close()
+
+    def runs_on_driver(self):
+        return True
+
+    def provide(self, request):
+        from ..engine import blockwise
+        from ..engine.plan import plan
+        from ..engine.stitch import stitch
+
+        empty = len(request) == 0
+        scan_spec = self.spec if empty else request
+        for key in request.keys():
+            if key not in self.reference:
+                raise BatchRequestError(
+                    f"{self.describe()} was asked for {key}, which is not in its reference request "
+                    f"({sorted(self.reference.keys())}); add {key} to the reference"
+                )
+        stride = self._get_stride()
+        shift_roi = self._get_shift_roi(scan_spec)
+        requests = ShiftedRequests(self.reference, self._axis_shifts(shift_roi, stride))
+        upstream = self.get_upstream_provider()
+        # request errors now, before anything is submitted (the other blocks
+        # are planned where they run)
+        for index in {0, requests.num_blocks - 1}:
+            try:
+                plan(upstream, requests.request(index))
+            except BatchRequestError as e:
+                e.add_note(f"dpowder: in {self.describe()}, planning block {index} {requests.describe(index)}")
+                raise
+
+        executor = blockwise.executor_for(self, self.num_workers, self._cluster)
+        job = blockwise.PipelineJob(upstream, requests, keep=not empty, retries=2)
+        located, metas = {}, {}
+
+        def on_group_done(future, group, summary):
+            if not empty:
+                ref = future if executor.client is not None else future.result()
+                for position, index in enumerate(group):
+                    located[int(index)] = (ref, position)
+                    metas[int(index)] = summary.meta[position]
+
+        progress = blockwise._Progress(self.progress_callback, requests.num_blocks)
+        try:
+            failures = blockwise.run_blocks(
+                job,
+                [np.arange(requests.num_blocks)],
+                executor,
+                progress,
+                on_group_done,
+                cache_size=self.cache_size,
+            )
+        finally:
+            progress.stop()
+            if hasattr(executor, "close"):
+                executor.close()
+        blockwise.raise_failures(failures, requests.num_blocks, self.describe())
+        if empty:
+            return Batch()
+        return stitch(request, requests, self.spec, located.__getitem__, metas.__getitem__, executor.client is not None)
+
+    def _get_stride(self):
+        """The largest shift that tiles the space: the smallest reference
+        shape per axis, at least the lcm of the voxel sizes."""
+        lcm_voxel_size = self.spec.get_lcm_voxel_size(self.reference.array_specs.keys())
+        stride = None
+        for key, reference_spec in self.reference.items():
+            shape = reference_spec.roi.shape
+            if lcm_voxel_size is not None and any(s < v for s, v in zip(shape, lcm_voxel_size)):
+                raise BatchRequestError(
+                    f"{self.describe()}: the reference ROI {reference_spec.roi} of {key} is smaller than the "
+                    f"least common multiple {lcm_voxel_size} of the voxel sizes"
+                )
+            stride = shape if stride is None else Coordinate(min(a, b) for a, b in zip(stride, shape))
+        return stride
+
+    def _get_shift_roi(self, spec):
+        """The shifts (a ROI) that keep every reference ROI inside ``spec``."""
+        total = None
+        for key, reference_spec in self.reference.items():
+            if key not in spec or spec[key].roi is None or spec[key].roi.unbounded:
+                continue
+            roi = spec[key].roi
+            if any(r > s for r, s in zip(reference_spec.roi.shape, roi.shape)):
+                voxel_size = getattr(self.spec[key], "voxel_size", None)
+                raise BatchRequestError(
+                    f"{self.describe()}: the reference ROI {reference_spec.roi} of {key} does not fit into "
+                    f"the ROI {roi} to scan (voxel size {voxel_size}); make the reference smaller than the volume"
+                )
+            shift_roi = Roi(roi.begin - reference_spec.roi.begin, roi.shape - reference_spec.roi.shape + 1)
+            total = shift_roi if total is None else total.intersect(shift_roi)
+            if total.empty:
+                raise BatchRequestError(
+                    f"{self.describe()}: there is no location where the ROIs of the reference "
+                    f"{self.reference} are contained in the ROIs to scan {spec}"
+                )
+        if total is None:
+            raise BatchRequestError(
+                f"{self.describe()}: none of the ROIs to scan are bounded; Scan needs at least one bounded ROI "
+                f"among the reference keys {sorted(self.reference.keys())}"
+            )
+        return total
+
+    @staticmethod
+    def _axis_shifts(shift_roi, stride):
+        """Per axis: the shifts from the first by ``stride``, the last snapped
+        to the last valid shift."""
+        positions = []
+        for begin, end, step in zip(shift_roi.begin, shift_roi.end, stride):
+            last = end - 1
+            positions.append(list(range(begin, last, step)) + [last])
+        return positions

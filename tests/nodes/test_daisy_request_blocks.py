@@ -1,0 +1,120 @@
+"""DaisyRequestBlocks: daisy's blocks and levels, block_done_callback, an
+empty request only, and resume: a stopped job run again processes only the
+blocks not done yet."""
+
+import numpy as np
+import pytest
+
+import dpowder as gp
+from dpowder.blockwise import BlockGrid
+from dpowder.callbacks import ScanCallback
+from dpowder.errors import PipelineConfigError
+from tests.conftest import coordinate_volume
+
+RAW = gp.ArrayKey("RAW")
+OUT = gp.ArrayKey("OUT")
+WRITTEN = {}
+
+
+class Stop(Exception):
+    pass
+
+
+class WriteBlock(gp.BatchFilter):
+    """Copies the centre of RAW (its write ROI) into WRITTEN (in-process)."""
+
+    def setup(self):
+        self.provides(OUT, self.spec[RAW].copy())
+
+    def prepare(self, request):
+        deps = gp.BatchRequest()
+        deps[RAW] = request[RAW].copy()
+        return deps
+
+    def process(self, batch, request):
+        roi = request[OUT].roi
+        WRITTEN[tuple(roi.begin)] = WRITTEN.get(tuple(roi.begin), 0) + 1
+        batch[OUT] = batch[RAW].crop(roi)
+
+
+def pipeline(**kwargs):
+    data = coordinate_volume((24, 24), np.float32)
+    source = gp.ArraySource(RAW, gp.Array(data, gp.ArraySpec(roi=gp.Roi((0, 0), (24, 24)), voxel_size=(1, 1))))
+    reference = gp.BatchRequest()
+    reference[RAW] = gp.ArraySpec(roi=gp.Roi((0, 0), (8, 8)))
+    reference[OUT] = gp.ArraySpec(roi=gp.Roi((2, 2), (4, 4)))
+    kwargs.setdefault("progress_callback", ScanCallback())
+    return source + WriteBlock() + gp.DaisyRequestBlocks(reference, {RAW: "read_roi", OUT: "write_roi"}, **kwargs)
+
+
+def test_conflicting_blocks_run_in_daisy_levels_and_write_every_roi_once():
+    WRITTEN.clear()
+    order = []
+    p = pipeline(block_done_callback=lambda block, start, duration: order.append(block))
+    with gp.build(p):
+        assert len(p.request_batch(gp.BatchRequest())) == 0
+    # total write ROI [2:22, 2:22] in 4x4 blocks: 5x5, each written once
+    assert sorted(WRITTEN) == sorted((2 + 4 * i, 2 + 4 * j) for i in range(5) for j in range(5))
+    assert set(WRITTEN.values()) == {1}
+    # daisy's level stride is 8 (context 2 + write 4, rounded up to the write
+    # shape): the first level has the blocks at odd grid positions
+    grid = BlockGrid(gp.Roi((0, 0), (24, 24)), gp.Roi((0, 0), (8, 8)), gp.Roi((2, 2), (4, 4)))
+    assert grid.level_sizes == [4, 6, 6, 9]
+    assert [b.write_roi for b in order[:4]] == [gp.Roi((6, 6), (4, 4)), gp.Roi((6, 14), (4, 4)), gp.Roi((14, 6), (4, 4)), gp.Roi((14, 14), (4, 4))]
+    # no block reads what a block of its own level writes
+    levels = [order[0:4], order[4:10], order[10:16], order[16:25]]
+    for level in levels:
+        for a in level:
+            for b in level:
+                assert a is b or not a.read_roi.intersects(b.write_roi)
+
+
+def test_fit_modes_give_daisys_block_counts():
+    total, read, write = gp.Roi((0,), (23,)), gp.Roi((0,), (8,)), gp.Roi((2,), (4,))
+    assert BlockGrid(total, read, write, fit="valid").num_blocks == 4  # write ROIs up to 18
+    overhang = BlockGrid(total, read, write, fit="overhang")
+    # write ROIs start at 2, 6, 10, 14, 18; the last leaves the total write ROI [2:21]
+    assert overhang.num_blocks == 5 and overhang.block(overhang.num_blocks - 1).write_roi == gp.Roi((18,), (4,))
+    shrink = BlockGrid(total, read, write, read_write_conflict=False, fit="shrink")
+    assert [shrink.block(i).write_roi for i in range(shrink.num_blocks)][-1] == gp.Roi((18,), (3,))
+
+
+def test_non_empty_request_fails_naming_the_node():
+    with gp.build(pipeline()) as p:
+        with pytest.raises(gp.BatchRequestError, match=r"DaisyRequestBlocks \(created at .*must be empty"):
+            p.request_batch(gp.BatchRequest({RAW: gp.ArraySpec(roi=gp.Roi((0, 0), (8, 8)))}))
+
+
+def test_roi_map_must_map_every_reference_key():
+    reference = gp.BatchRequest({RAW: gp.ArraySpec(roi=gp.Roi((0, 0), (8, 8)))})
+    with pytest.raises(PipelineConfigError, match="roi_map maps RAW to None"):
+        gp.DaisyRequestBlocks(reference, {})
+
+
+def test_stopped_job_run_again_processes_only_the_remaining_blocks(tmp_path):
+    WRITTEN.clear()
+    markers = str(tmp_path / "done")
+    first = []
+
+    def stop_after_ten(block, start, duration):
+        first.append(block.block_id)
+        if len(first) == 10:
+            raise Stop()
+
+    with gp.build(pipeline(done_marker_dir=markers, block_done_callback=stop_after_ten)) as p:
+        with pytest.raises(Stop):
+            p.request_batch(gp.BatchRequest())
+    assert len(WRITTEN) == 10
+    second = []
+    with gp.build(pipeline(done_marker_dir=markers, block_done_callback=lambda b, s, d: second.append(b.block_id))) as p:
+        p.request_batch(gp.BatchRequest())
+    assert len(second) == 15 and not set(first) & set(second)
+    assert len(WRITTEN) == 25 and set(WRITTEN.values()) == {1}
+
+
+def test_check_function_skips_blocks_already_done():
+    WRITTEN.clear()
+    p = pipeline(check_function=lambda block: block.write_roi.begin[0] < 10, read_write_conflict=False)
+    with gp.build(p):
+        p.request_batch(gp.BatchRequest())
+    assert sorted({begin[0] for begin in WRITTEN}) == [10, 14, 18]
