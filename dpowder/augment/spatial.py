@@ -9,9 +9,10 @@ from ..array import Array
 from ..batch import Batch
 from ..batch_request import BatchRequest
 from ..coordinate import Coordinate
-from ..errors import BatchRequestError
+from ..errors import BatchRequestError, PipelineConfigError
 from ..keys import ArrayKey
 from ..roi import Roi
+from ..nodes.checks import check_probability
 from ..nodes.batch_filter import BatchFilter
 from .transform import warp
 
@@ -41,6 +42,38 @@ class SpatialAugment(BatchFilter):
     """
 
     transform_key = None
+
+    def __init__(
+        self,
+        control_point_spacing,
+        jitter_sigma,
+        scale_interval,
+        subsample,
+        spatial_dims,
+        use_fast_points_transform,
+        recompute_missing_points,
+        p,
+    ):
+        """Check and keep the arguments both subclasses take (see
+        ``DeformAugment`` for their meaning); the subclass keeps
+        ``control_point_spacing`` and ``jitter_sigma`` in its own units."""
+        owner = type(self).__name__
+        if any(s <= 0 for s in control_point_spacing) or any(s < 0 for s in jitter_sigma):
+            raise PipelineConfigError(
+                f"{owner}: control_point_spacing {control_point_spacing} must be positive "
+                f"and jitter_sigma {jitter_sigma} non-negative"
+            )
+        if len(scale_interval) != 2 or not 0 < scale_interval[0] <= scale_interval[1]:
+            raise PipelineConfigError(f"{owner}: scale_interval must be (min, max) with 0 < min <= max, got {scale_interval}")
+        if int(subsample) != subsample or subsample < 1:
+            raise PipelineConfigError(f"{owner}: subsample must be a positive integer, got {subsample}")
+        check_probability(owner, p)
+        self.scale_interval = (float(scale_interval[0]), float(scale_interval[1]))
+        self.subsample = subsample
+        self.spatial_dims = spatial_dims
+        self.use_fast_points_transform = use_fast_points_transform
+        self.recompute_missing_points = recompute_missing_points
+        self.p = p
 
     def draw_transform(self, request, master_roi):
         raise NotImplementedError

@@ -225,6 +225,17 @@ def control_grid(master_roi, spacing):
     return snapped.begin, snapped.shape / spacing
 
 
+def section_offsets(r, drawn, prob_slip, prob_shift):
+    """The offsets of ``n`` sections, from uniform draws ``r`` (``(n,)``, in
+    [0, 1)) and drawn offsets ``drawn`` (``(n, axes)``): a section with
+    ``r < prob_slip`` slips (moves alone by its drawn offset), one with
+    ``prob_slip <= r < prob_slip + prob_shift`` shifts (it and all following
+    sections move by its drawn offset; shifts accumulate)."""
+    slip = r < prob_slip
+    shift = ~slip & (r < prob_slip + prob_shift)
+    return np.cumsum(drawn * shift[:, None], axis=0) + drawn * slip[:, None]
+
+
 def draw_transform(
     rng,
     master_roi,

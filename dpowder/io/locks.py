@@ -53,12 +53,9 @@ def file_locks(directory, names):
 
 
 @contextlib.contextmanager
-def process_locks(prefix, names):
-    """Hold in-process locks ``prefix/name`` (sorted order)."""
-    locks = []
-    with _process_locks_guard:
-        for name in sorted(set(names)):
-            locks.append(_process_locks.setdefault(f"{prefix}/{name}", threading.Lock()))
+def _hold(locks):
+    """Hold every lock of ``locks`` (acquired in the order given, released in
+    reverse, also when acquiring one fails)."""
     try:
         for lock in locks:
             lock.acquire()
@@ -67,6 +64,13 @@ def process_locks(prefix, names):
         for lock in reversed(locks):
             if lock.locked():
                 lock.release()
+
+
+def process_locks(prefix, names):
+    """Hold in-process locks ``prefix/name`` (sorted order)."""
+    with _process_locks_guard:
+        locks = [_process_locks.setdefault(f"{prefix}/{name}", threading.Lock()) for name in sorted(set(names))]
+    return _hold(locks)
 
 
 def _distributed_client():
@@ -78,7 +82,6 @@ def _distributed_client():
         return None
 
 
-@contextlib.contextmanager
 def distributed_locks(prefix, names):
     """Hold ``distributed.Lock``s ``prefix/name`` (sorted order); raises
     ``LookupError`` if no client or worker is active."""
@@ -87,15 +90,7 @@ def distributed_locks(prefix, names):
         raise LookupError("no distributed client")
     from distributed import Lock
 
-    locks = [Lock(f"{prefix}/{name}", client=client) for name in sorted(set(names))]
-    try:
-        for lock in locks:
-            lock.acquire()
-        yield
-    finally:
-        for lock in reversed(locks):
-            if lock.locked():
-                lock.release()
+    return _hold([Lock(f"{prefix}/{name}", client=client) for name in sorted(set(names))])
 
 
 def chunk_locks(container_path, memory_prefix, dataset, names, partial, what):

@@ -11,6 +11,7 @@ from ..coordinate import Coordinate
 from ..errors import BatchRequestError, PipelineConfigError, PipelineSetupError
 from ..roi import Roi
 from .batch_filter import BatchFilter
+from .checks import check_integer_labels, check_provided
 
 logger = logging.getLogger(__name__)
 
@@ -97,15 +98,10 @@ class AddAffinities(BatchFilter):
         self.dtype = dtype
 
     def setup(self):
-        for key in (self.labels, self.labels_mask, self.unlabelled):
-            if key is not None and key not in self.spec:
-                raise PipelineSetupError(f"{self.describe()}: {key} is not provided upstream")
+        check_provided(self, self.labels, self.labels_mask, self.unlabelled)
+        # boolean labels are two labels
+        check_integer_labels(self, self.labels, kinds="iub")
         labels_spec = self.spec[self.labels]
-        if labels_spec.dtype is not None and np.dtype(labels_spec.dtype).kind not in "iub":
-            raise PipelineSetupError(
-                f"{self.describe()}: labels {self.labels} have dtype {np.dtype(labels_spec.dtype)}; affinities "
-                f"need integer labels (cast with AsType first)"
-            )
         voxel_size = labels_spec.voxel_size
         dims = len(voxel_size)
         if self.affinity_neighborhood.shape[1] != dims:

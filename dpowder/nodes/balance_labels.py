@@ -5,9 +5,10 @@ import numpy as np
 from ..array import Array
 from ..batch import Batch
 from ..batch_request import BatchRequest
-from ..errors import PipelineConfigError, PipelineSetupError
+from ..errors import PipelineConfigError
 from ..keys import ArrayKey
 from .batch_filter import BatchFilter
+from .checks import check_provided
 
 
 class BalanceLabels(BatchFilter):
@@ -71,9 +72,7 @@ class BalanceLabels(BatchFilter):
         self.clipmax = clipmax
 
     def setup(self):
-        for key in [self.labels] + self.masks:
-            if key not in self.spec:
-                raise PipelineSetupError(f"{self.describe()}: {key} is not provided upstream")
+        check_provided(self, self.labels, *self.masks)
         spec = self.spec[self.labels].copy()
         spec.dtype = np.float32
         spec.interpolatable = True

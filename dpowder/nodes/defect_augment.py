@@ -10,6 +10,7 @@ from ..batch_request import BatchRequest
 from ..coordinate import Coordinate
 from ..errors import BatchRequestError, PipelineConfigError, PipelineSetupError
 from ..pipeline import Pipeline
+from .checks import check_probability, check_provided
 from .batch_filter import BatchFilter
 from .batch_provider import shallow_copy
 
@@ -102,8 +103,7 @@ class DefectAugment(BatchFilter):
                 f"DefectAugment: prob_artifact={prob_artifact} needs artifact_source, artifacts and "
                 f"artifacts_mask (got {artifact_source!r}, {artifacts!r}, {artifacts_mask!r})"
             )
-        if not 0 <= p <= 1:
-            raise PipelineConfigError(f"DefectAugment: p must be within [0, 1], got {p}")
+        check_probability("DefectAugment", p)
         self.intensities = intensities
         self.prob_missing = prob_missing
         self.prob_low_contrast = prob_low_contrast
@@ -118,8 +118,7 @@ class DefectAugment(BatchFilter):
         self.p = p
 
     def setup(self):
-        if self.intensities not in self.spec:
-            raise PipelineSetupError(f"{self.describe()}: {self.intensities} is not provided upstream")
+        check_provided(self, self.intensities)
         spec = self.spec[self.intensities]
         if not 0 <= self.axis < len(spec.voxel_size):
             raise PipelineSetupError(f"{self.describe()}: axis {self.axis} is not a spatial axis of {self.intensities} (voxel size {spec.voxel_size})")

@@ -114,25 +114,12 @@ class DeformAugment(SpatialAugment):
                 f"{self.jitter_sigma} and graph_raster_voxel_size {self.graph_raster_voxel_size} need "
                 f"one value per spatial dimension (spatial_dims={spatial_dims})"
             )
-        if any(s <= 0 for s in self.control_point_spacing) or any(s < 0 for s in self.jitter_sigma):
-            raise PipelineConfigError(
-                f"DeformAugment: control_point_spacing {self.control_point_spacing} must be positive "
-                f"and jitter_sigma {self.jitter_sigma} non-negative"
-            )
-        if len(scale_interval) != 2 or not 0 < scale_interval[0] <= scale_interval[1]:
-            raise PipelineConfigError(f"DeformAugment: scale_interval must be (min, max) with 0 < min <= max, got {scale_interval}")
-        if int(subsample) != subsample or subsample < 1:
-            raise PipelineConfigError(f"DeformAugment: subsample must be a positive integer, got {subsample}")
-        if not 0 <= p <= 1:
-            raise PipelineConfigError(f"DeformAugment: p must be within [0, 1], got {p}")
-        self.scale_interval = (float(scale_interval[0]), float(scale_interval[1]))
+        super().__init__(
+            self.control_point_spacing, self.jitter_sigma, scale_interval, subsample, spatial_dims,
+            use_fast_points_transform, recompute_missing_points, p,
+        )
         self.rotate = rotate
-        self.subsample = subsample
-        self.spatial_dims = spatial_dims
-        self.use_fast_points_transform = use_fast_points_transform
-        self.recompute_missing_points = recompute_missing_points
         self.transform_key = transform_key
-        self.p = p
 
     def setup(self):
         if self.transform_key is not None:

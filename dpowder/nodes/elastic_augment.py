@@ -9,7 +9,8 @@ from ..coordinate import Coordinate
 from ..errors import PipelineConfigError
 from ..keys import ArrayKey
 from ..augment.spatial import SpatialAugment
-from ..augment.transform import draw_transform
+from ..augment.transform import draw_transform, section_offsets
+from .checks import check_misalignment
 
 
 class ElasticAugment(SpatialAugment):
@@ -107,36 +108,19 @@ class ElasticAugment(SpatialAugment):
                 f"ElasticAugment: control_point_spacing {self.control_point_spacing} and jitter_sigma "
                 f"{self.jitter_sigma} need one value per spatial dimension (spatial_dims={spatial_dims})"
             )
-        if any(s <= 0 for s in self.control_point_spacing) or any(s < 0 for s in self.jitter_sigma):
-            raise PipelineConfigError(
-                f"ElasticAugment: control_point_spacing {self.control_point_spacing} must be positive "
-                f"and jitter_sigma {self.jitter_sigma} non-negative"
-            )
         if len(rotation_interval) != 2 or rotation_interval[0] > rotation_interval[1]:
             raise PipelineConfigError(f"ElasticAugment: rotation_interval must be (min, max), got {rotation_interval}")
-        if len(scale_interval) != 2 or not 0 < scale_interval[0] <= scale_interval[1]:
-            raise PipelineConfigError(f"ElasticAugment: scale_interval must be (min, max) with 0 < min <= max, got {scale_interval}")
-        if prob_slip < 0 or prob_shift < 0 or prob_slip + prob_shift > 1:
-            raise PipelineConfigError(
-                f"ElasticAugment: prob_slip ({prob_slip}) and prob_shift ({prob_shift}) must be "
-                f"non-negative and sum to at most 1"
-            )
+        check_misalignment("ElasticAugment", prob_slip, prob_shift)
         if (prob_slip or prob_shift) and spatial_dims != 3:
             raise PipelineConfigError(f"ElasticAugment: section misalignment needs spatial_dims=3, got {spatial_dims}")
-        if int(subsample) != subsample or subsample < 1:
-            raise PipelineConfigError(f"ElasticAugment: subsample must be a positive integer, got {subsample}")
-        if not 0 <= p <= 1:
-            raise PipelineConfigError(f"ElasticAugment: p must be within [0, 1], got {p}")
+        super().__init__(
+            self.control_point_spacing, self.jitter_sigma, scale_interval, subsample, spatial_dims,
+            use_fast_points_transform, recompute_missing_points, p,
+        )
         self.rotation_interval = (float(rotation_interval[0]), float(rotation_interval[1]))
-        self.scale_interval = (float(scale_interval[0]), float(scale_interval[1]))
         self.prob_slip = prob_slip
         self.prob_shift = prob_shift
         self.max_misalign = int(max_misalign)
-        self.subsample = subsample
-        self.spatial_dims = spatial_dims
-        self.use_fast_points_transform = use_fast_points_transform
-        self.recompute_missing_points = recompute_missing_points
-        self.p = p
 
     def _voxel_size(self, request):
         """The smallest voxel size per spatial axis of the requested arrays
@@ -179,8 +163,6 @@ class ElasticAugment(SpatialAugment):
         r = self.rng.random(n)
         drawn = self.rng.integers(-self.max_misalign, self.max_misalign + 1, size=(n, 2))
         offsets = np.zeros((n, 3))
-        slip = r < self.prob_slip
-        shift = ~slip & (r < self.prob_slip + self.prob_shift)
-        offsets[:, 1:] = np.cumsum(drawn * shift[:, None], axis=0) + drawn * slip[:, None]
+        offsets[:, 1:] = section_offsets(r, drawn, self.prob_slip, self.prob_shift)
         offsets[:, 1:] *= voxel_size[1:]
         return (float(master_roi.begin[0]), float(voxel_size[0]), offsets)

@@ -8,9 +8,9 @@ from ..array import Array
 from ..batch import Batch
 from ..batch_request import BatchRequest
 from ..coordinate import Coordinate
-from ..errors import PipelineSetupError
 from ..roi import Roi
 from .batch_filter import BatchFilter
+from .checks import check_integer_data, check_integer_labels, check_provided
 
 
 class ExcludeLabels(BatchFilter):
@@ -47,14 +47,9 @@ class ExcludeLabels(BatchFilter):
         self.background_value = background_value
 
     def setup(self):
-        if self.labels not in self.spec:
-            raise PipelineSetupError(f"{self.describe()}: {self.labels} is not provided upstream")
+        check_provided(self, self.labels)
+        check_integer_labels(self, self.labels)
         spec = self.spec[self.labels]
-        if spec.dtype is not None and np.dtype(spec.dtype).kind not in "iu":
-            raise PipelineSetupError(
-                f"{self.describe()}: labels {self.labels} have dtype {np.dtype(spec.dtype)}; ExcludeLabels needs "
-                f"integer labels"
-            )
         self.updates(self.labels, spec)
         if self.ignore_mask is not None:
             mask_spec = spec.copy()
@@ -85,8 +80,7 @@ class ExcludeLabels(BatchFilter):
     def process(self, batch, request):
         labels = batch[self.labels]
         data = np.asarray(labels.data)
-        if data.dtype.kind not in "iu":
-            raise TypeError(f"{self.describe()}: {self.labels} needs an integer dtype, got {data.dtype}")
+        check_integer_data(self, self.labels, data)
         excluded = np.isin(data, self.exclude)
         data = np.where(excluded, np.asarray(self.background_value, dtype=data.dtype), data)
         outputs = Batch()

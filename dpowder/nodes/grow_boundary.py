@@ -5,6 +5,7 @@ import numpy as np
 from ..batch_request import BatchRequest
 from ..errors import PipelineConfigError, PipelineSetupError
 from .batch_filter import BatchFilter
+from .checks import check_integer_data, check_integer_labels, check_provided
 
 
 def _cross_filter(data, op, axes, steps):
@@ -60,15 +61,9 @@ class GrowBoundary(BatchFilter):
         self.only_xy = only_xy
 
     def setup(self):
-        for key in (self.labels, self.mask):
-            if key is not None and key not in self.spec:
-                raise PipelineSetupError(f"{self.describe()}: {key} is not provided upstream")
+        check_provided(self, self.labels, self.mask)
+        check_integer_labels(self, self.labels)
         spec = self.spec[self.labels]
-        if spec.dtype is not None and np.dtype(spec.dtype).kind not in "iu":
-            raise PipelineSetupError(
-                f"{self.describe()}: labels {self.labels} have dtype {np.dtype(spec.dtype)}; GrowBoundary needs "
-                f"integer labels"
-            )
         if self.only_xy and spec.voxel_size is not None and len(spec.voxel_size) != 3:
             raise PipelineSetupError(f"{self.describe()}: only_xy needs 3D {self.labels}, got voxel size {spec.voxel_size}")
         self.updates(self.labels, spec)
@@ -92,8 +87,7 @@ class GrowBoundary(BatchFilter):
     def process(self, batch, request):
         labels = batch[self.labels]
         data = np.asarray(labels.data)
-        if data.dtype.kind not in "iu":
-            raise TypeError(f"{self.describe()}: {self.labels} needs an integer dtype, got {data.dtype}")
+        check_integer_data(self, self.labels, data)
         if self.mask is not None:
             if self.mask not in batch:
                 return

@@ -4,7 +4,6 @@ import os
 
 from ..errors import PipelineConfigError
 from ..io import hdf5 as hdf5_io
-from ..io.zarr import default_chunks
 from .hdf5like_write import Hdf5LikeWrite
 
 
@@ -62,23 +61,8 @@ class Hdf5Write(Hdf5LikeWrite):
         """The HDF5 file written to."""
         return os.path.join(self.output_dir, self.output_filename)
 
-    def _require(self, key, array, data):
-        roi = self.dataset_roi(key)
-        voxel_size = array.spec.voxel_size
-        channel_dims = data.ndim - roi.dims
-        shape = tuple(data.shape[:channel_dims]) + tuple(roi.shape / voxel_size)
-        chunks = default_chunks(data.shape, shape, data.dtype.itemsize, channel_dims)
-        return hdf5_io.require_dataset(
-            self.container(),
-            self.dataset_names[key],
-            shape,
-            chunks,
-            data.dtype,
-            self.compression_type,
-            voxel_size,
-            roi.offset,
-            channel_dims,
-        )
+    def _require_dataset(self, *args):
+        return hdf5_io.require_dataset(*args)
 
     def _write(self, key, handle, starts, data):
         hdf5_io.write(self.container(), self.dataset_names[key], starts, data)

@@ -6,15 +6,15 @@ from ..array import Array
 from ..array_spec import ArraySpec
 from ..batch import Batch
 from ..coordinate import Coordinate
-from ..errors import DataSourceError, PipelineConfigError
+from ..errors import DataSourceError
 from ..io.metadata import LOOKED_FOR
-from ..keys import ArrayKey
 from ..roi import Roi
 from .array_source import guess_interpolatable
 from .batch_provider import BatchProvider
+from .hdf5like_base import DatasetHandles, check_dataset_names
 
 
-class Hdf5LikeSource(BatchProvider):
+class Hdf5LikeSource(DatasetHandles, BatchProvider):
     """A source of arrays from datasets of one container (zarr, HDF5).
 
     Voxel size and offset (world units) come from the dataset's attributes
@@ -28,16 +28,7 @@ class Hdf5LikeSource(BatchProvider):
     """
 
     def __init__(self, filename, datasets, array_specs=None, channels_first=True):
-        if not isinstance(datasets, dict) or not datasets:
-            raise PipelineConfigError(
-                f"{type(self).__name__}: datasets must be a non-empty dict from ArrayKey to dataset name, "
-                f"got {datasets!r}"
-            )
-        for key, name in datasets.items():
-            if not isinstance(key, ArrayKey) or not isinstance(name, str):
-                raise PipelineConfigError(
-                    f"{type(self).__name__}: datasets maps ArrayKey -> dataset name (str); got {key!r} -> {name!r}"
-                )
+        check_dataset_names(type(self).__name__, datasets, "datasets")
         self.filename = filename
         self.datasets = datasets
         self.array_specs = {} if array_specs is None else array_specs
@@ -134,13 +125,4 @@ class Hdf5LikeSource(BatchProvider):
 
     def _handle(self, dataset):
         """The open dataset, once per process (the cache travels empty)."""
-        handle = self._handles.get(dataset)
-        if handle is None:
-            handle = self._open(dataset)[0]
-            self._handles[dataset] = handle
-        return handle
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state["_handles"] = {}
-        return state
+        return self._cached_handle(dataset, lambda: self._open(dataset)[0])

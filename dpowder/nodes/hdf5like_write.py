@@ -5,34 +5,29 @@ import numpy as np
 from ..batch_request import BatchRequest
 from ..coordinate import Coordinate
 from ..io.lazy import to_numpy
-from ..errors import PipelineConfigError, PipelineSetupError, WriteError
-from ..keys import ArrayKey
+from ..io.zarr import default_chunks
+from ..errors import PipelineSetupError, WriteError
 from ..roi import Roi
 from .batch_filter import BatchFilter
+from .hdf5like_base import DatasetHandles, check_dataset_names
 
 
-class Hdf5LikeWrite(BatchFilter):
+class Hdf5LikeWrite(DatasetHandles, BatchFilter):
     """Assemble the arrays of passing batches in datasets of one container.
 
     Each dataset spans the ROI the upstream provides for its key (known at
     setup) and is created once, by the first batch that reaches a writer (a
     lock makes concurrent first writers create it once; an existing dataset
     is reused). Each batch is written in the task that processes it, at the
-    position of its ROI. Subclasses implement ``_require(key, array)`` ->
-    ``(handle, Metadata)`` and ``_write(key, handle, starts, data)``.
+    position of its ROI. Subclasses implement ``container()``,
+    ``_require_dataset(container, name, shape, chunks, dtype, compression,
+    voxel_size, offset, channel_dims)`` -> ``(handle, Metadata)`` (open the
+    dataset, or create it so: the ``require_dataset`` of their ``dpowder.io``
+    module) and ``_write(key, handle, starts, data)``.
     """
 
     def __init__(self, dataset_names, output_dir=".", output_filename="output.hdf", compression_type=None, dataset_dtypes=None):
-        if not isinstance(dataset_names, dict) or not dataset_names:
-            raise PipelineConfigError(
-                f"{type(self).__name__}: dataset_names must be a non-empty dict from ArrayKey to dataset name, "
-                f"got {dataset_names!r}"
-            )
-        for key, name in dataset_names.items():
-            if not isinstance(key, ArrayKey) or not isinstance(name, str):
-                raise PipelineConfigError(
-                    f"{type(self).__name__}: dataset_names maps ArrayKey -> dataset name (str); got {key!r} -> {name!r}"
-                )
+        check_dataset_names(type(self).__name__, dataset_names, "dataset_names")
         self.dataset_names = dataset_names
         self.output_dir = output_dir
         self.output_filename = output_filename
@@ -111,25 +106,29 @@ class Hdf5LikeWrite(BatchFilter):
             starts = (0,) * channel_dims + tuple((roi.begin - offset) / voxel_size)
             self._write(key, handle, starts, data)
 
+    def _require(self, key, array, data):
+        """Open or create the dataset for ``key``, laid out for ``array``:
+        its channels, and the spatial extent of ``dataset_roi(key)``."""
+        roi = self.dataset_roi(key)
+        voxel_size = array.spec.voxel_size
+        channel_dims = data.ndim - roi.dims
+        shape = tuple(data.shape[:channel_dims]) + tuple(roi.shape / voxel_size)
+        chunks = default_chunks(data.shape, shape, data.dtype.itemsize, channel_dims)
+        return self._require_dataset(
+            self.container(), self.dataset_names[key], shape, chunks, data.dtype, self.compression_type,
+            voxel_size, roi.offset, channel_dims,
+        )
+
     def _dataset(self, key, array, data):
         """The dataset for ``key``: opened or created once per process."""
-        cached = self._handles.get(key)
-        if cached is None:
-            cached = self._require(key, array, data)
-            self._handles[key] = cached
-        return cached
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state["_handles"] = {}
-        return state
+        return self._cached_handle(key, lambda: self._require(key, array, data))
 
     # -- what subclasses implement ---------------------------------------------
 
     def container(self):
         raise NotImplementedError
 
-    def _require(self, key, array, data):
+    def _require_dataset(self, container, name, shape, chunks, dtype, compression, voxel_size, offset, channel_dims):
         raise NotImplementedError
 
     def _write(self, key, handle, starts, data):

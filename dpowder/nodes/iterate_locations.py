@@ -1,18 +1,14 @@
 """``IterateLocations``: centre each request on the next node of a graph."""
 
 import logging
-import threading
 
 import numpy as np
 
 from ..array import Array
 from ..array_spec import ArraySpec
 from ..batch_request import BatchRequest
-from ..coordinate import Coordinate
-from ..errors import BatchRequestError, PipelineSetupError
-from .batch_filter import BatchFilter
-from .random_location import reset_rois, shift_request, unbounded_like
-from .specified_location import first_misfit, request_center, shift_to
+from ..errors import PipelineSetupError
+from .location_base import LocationList, reset_rois, shift_request, updates_unbounded
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +16,7 @@ logger = logging.getLogger(__name__)
 MAX_TRIES = 15
 
 
-class IterateLocations(BatchFilter):
+class IterateLocations(LocationList):
     """Iterates over the nodes in a graph and centers batches at their
     locations. The iteration is thread safe: requests are planned on the
     driver, and concurrent plans still take consecutive nodes.
@@ -48,6 +44,7 @@ class IterateLocations(BatchFilter):
     """
 
     def __init__(self, graph, roi=None, node_id=None, choose_randomly=False):
+        super().__init__()
         self.graph = graph
         self.roi = roi
         self.node_id = node_id
@@ -58,7 +55,6 @@ class IterateLocations(BatchFilter):
         self.shift = None
         self.visited_all = False
         self._global_index = -1
-        self._lock = threading.Lock()
 
     def setup(self):
         upstream = self.get_upstream_provider()
@@ -82,43 +78,13 @@ class IterateLocations(BatchFilter):
             )
         self.coordinates = np.array([graph.node(i).location for i in self.node_ids], dtype=np.float64)
 
-        for key, spec in list(self.spec.items()):
-            if spec.roi is not None:
-                spec = spec.copy()
-                spec.roi = unbounded_like(spec.roi)
-                self.updates(key, spec)
+        updates_unbounded(self)
         if self.node_id is not None:
             self.provides(self.node_id, ArraySpec(nonspatial=True))
 
     def prepare(self, request):
-        total = request.get_total_roi()
-        voxel_size = self.spec.get_lcm_voxel_size(list(request.array_specs.keys()))
-        if voxel_size is None:
-            voxel_size = Coordinate((1,) * total.dims)
-        center = request_center(request)
-        with self._lock:
-            for _ in range(MAX_TRIES):
-                index = self._next_index()
-                shift = shift_to(self.coordinates[index], center, voxel_size)
-                misfit = first_misfit(self.upstream_spec, request, shift)
-                if misfit is None:
-                    break
-                logger.warning(
-                    "%s: node %s at %s skipped: %s shifted to %s leaves the provided %s",
-                    self.name(),
-                    self.node_ids[index],
-                    self.coordinates[index],
-                    *misfit,
-                )
-            else:
-                raise BatchRequestError(
-                    f"{self.describe()}: none of {MAX_TRIES} nodes of {self.graph} tried places the "
-                    f"request inside the upstream ROIs (e.g. {misfit[0]}: {misfit[1]} is not inside "
-                    f"{misfit[2]}); request {request}"
-                )
-        self.local_index = index
-        self.shift = shift
-        shift_request(request, shift)
+        self.local_index, self.shift = self._find_location(request, MAX_TRIES, f"{MAX_TRIES} nodes of {self.graph}")
+        shift_request(request, self.shift)
         dependencies = request.copy()
         if self.node_id in dependencies:
             del dependencies[self.node_id]
@@ -136,17 +102,11 @@ class IterateLocations(BatchFilter):
             logger.warning("%s: ran out of locations, looping list", self.name())
         return self._global_index % n
 
+    def _location_name(self, index):
+        return f"node {self.node_ids[index]} at {self.coordinates[index]}"
+
     def process(self, batch, request):
         out = reset_rois(batch, request, self.shift, (self.node_id,))
         if self.node_id is not None and self.node_id in request:
             out[self.node_id] = Array(np.array([self.node_ids[self.local_index]]), ArraySpec(nonspatial=True))
         return out
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_lock", None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._lock = threading.Lock()

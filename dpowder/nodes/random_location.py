@@ -9,12 +9,12 @@ from scipy.spatial import cKDTree
 
 from ..array import Array
 from ..array_spec import ArraySpec
-from ..batch import Batch
 from ..batch_request import BatchRequest
 from ..coordinate import Coordinate
 from ..errors import BatchRequestError, PipelineConfigError, PipelineSetupError
 from ..roi import Roi
 from .batch_filter import BatchFilter
+from .location_base import request_voxel_size, reset_rois, shift_request, updates_unbounded
 
 logger = logging.getLogger(__name__)
 
@@ -25,41 +25,6 @@ MAX_ATTEMPTS = 100_000
 FAST_POINT_DRAWS = 100
 # shift positions whose mask counts are computed at once (bounds temporaries)
 COUNT_BLOCK = 1 << 22
-
-
-def unbounded_like(roi):
-    return Roi((None,) * roi.dims, (None,) * roi.dims)
-
-
-def shift_request(request, shift):
-    """Shift the ROI of every spatial item of ``request`` by ``shift`` (world
-    units), in place."""
-    for spec in request.values():
-        if spec.roi is not None:
-            spec.roi = spec.roi.shift(shift)
-
-
-def reset_rois(batch, request, shift, node_provided=()):
-    """A batch of the items of ``request`` whose ROIs (and graph node
-    locations) are moved back by ``shift``: what a location node serves after
-    it asked upstream for ``request`` shifted by ``shift``."""
-    out = Batch()
-    for key, spec in request.array_specs.items():
-        if key in node_provided:
-            continue
-        array = batch[key]
-        array_spec = array.spec.copy()
-        if not array_spec.nonspatial and spec.roi is not None:
-            array_spec.roi = Roi(spec.roi.offset, spec.roi.shape)
-        out[key] = Array._make(array.data, array_spec, array.attrs)
-    for key, spec in request.graph_specs.items():
-        if key in node_provided:
-            continue
-        graph = batch[key].copy()
-        graph.shift(-shift)
-        graph.spec.roi = Roi(spec.roi.offset, spec.roi.shape)
-        out[key] = graph
-    return out
 
 
 class RandomLocation(BatchFilter):
@@ -185,13 +150,7 @@ class RandomLocation(BatchFilter):
         if self.ensure_nonempty is not None:
             self._setup_points(upstream)
 
-        # RandomLocation does not have limits: any ROI can be asked for,
-        # it is moved into the upstream ROIs
-        for key, spec in list(self.spec.items()):
-            if spec.roi is not None:
-                spec = spec.copy()
-                spec.roi = unbounded_like(spec.roi)
-                self.updates(key, spec)
+        updates_unbounded(self)
 
         if self.random_shift_key is not None:
             self.provides(self.random_shift_key, ArraySpec(nonspatial=True))
@@ -243,10 +202,7 @@ class RandomLocation(BatchFilter):
     # -- planning ---------------------------------------------------------------
 
     def prepare(self, request):
-        lcm_voxel_size = self.spec.get_lcm_voxel_size(list(request.array_specs.keys()))
-        if lcm_voxel_size is None:
-            lcm_voxel_size = Coordinate((1,) * request.get_total_roi().dims)
-
+        lcm_voxel_size = request_voxel_size(self, request)
         shift_roi = self._possible_shifts(request, lcm_voxel_size)
         lcm_shift_roi = shift_roi.snap_to_grid(lcm_voxel_size, mode="shrink") / lcm_voxel_size
         if lcm_shift_roi.empty:

@@ -13,6 +13,7 @@ from ..errors import BatchRequestError, PipelineConfigError, PipelineSetupError
 from ..graph_spec import GraphSpec
 from ..roi import Roi
 from .batch_filter import BatchFilter
+from .checks import check_provided
 
 # stencils are used while they write at most this many voxels per output
 # voxel; beyond, one distance transform of the whole region is cheaper
@@ -125,8 +126,7 @@ class RasterizeGraph(BatchFilter):
         self.settings = RasterizationSettings(1) if settings is None else settings
 
     def setup(self):
-        if self.graph not in self.spec:
-            raise PipelineSetupError(f"{self.describe()}: {self.graph} is not provided upstream")
+        check_provided(self, self.graph)
         graph_roi = self.spec[self.graph].roi
         spec = self.array_spec
         if spec.voxel_size is None:
@@ -148,8 +148,7 @@ class RasterizeGraph(BatchFilter):
             spec.roi = Roi(roi.offset, roi.shape)
         mask = self.settings.mask
         if mask is not None:
-            if mask not in self.spec:
-                raise PipelineSetupError(f"{self.describe()}: mask {mask} is not provided upstream")
+            check_provided(self, mask)
             if self.spec[mask].voxel_size != spec.voxel_size:
                 raise PipelineSetupError(
                     f"{self.describe()}: mask {mask} has voxel size {self.spec[mask].voxel_size}, but {self.array} "

@@ -14,6 +14,8 @@ from ..errors import PipelineConfigError, PipelineSetupError
 from ..keys import ArrayKey
 from ..roi import Roi
 from .batch_filter import BatchFilter
+from .checks import check_provided
+from .resampling_base import shrink_to_grid
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +65,7 @@ class Resample(BatchFilter):
         self.interp_order = interp_order
 
     def setup(self):
-        if self.source not in self.spec:
-            raise PipelineSetupError(f"{self.describe()}: {self.source} is not provided upstream")
+        check_provided(self, self.source)
         spec = self.spec[self.source].copy()
         source_voxel_size = spec.voxel_size
         dims = len(source_voxel_size)
@@ -81,14 +82,13 @@ class Resample(BatchFilter):
                 f"in the others"
             )
         self.grid = Coordinate(math.lcm(a, b) for a, b in zip(source_voxel_size, self.target_voxel_size))
-        if spec.roi is not None and not spec.roi.unbounded:
-            roi = spec.roi.snap_to_grid(self.grid, mode="shrink")
-            if roi.empty:
-                raise PipelineSetupError(
-                    f"{self.describe()}: target voxel size {self.target_voxel_size} does not fit the ROI {spec.roi} of "
-                    f"{self.source} (voxel size {source_voxel_size}): no block of the common grid {self.grid} fits"
-                )
-            spec.roi = Roi(roi.offset, roi.shape)
+        shrink_to_grid(
+            self,
+            spec,
+            self.grid,
+            f"target voxel size {self.target_voxel_size} does not fit the ROI {spec.roi} of {self.source} "
+            f"(voxel size {source_voxel_size}): no block of the common grid {self.grid} fits",
+        )
         self.source_grid_roi = spec.roi
         spec.voxel_size = self.target_voxel_size
         self.provides(self.target, spec)

@@ -3,12 +3,14 @@
 import numpy as np
 
 from ..array import Array
+from ..augment.transform import section_offsets
 from ..batch import Batch
 from ..batch_request import BatchRequest
 from ..coordinate import Coordinate
 from ..errors import BatchRequestError, PipelineConfigError
 from ..keys import ArrayKey
 from ..roi import Roi
+from .checks import check_misalignment, check_probability
 from .batch_filter import BatchFilter
 
 
@@ -51,18 +53,13 @@ class ShiftAugment(BatchFilter):
     """
 
     def __init__(self, prob_slip=0, prob_shift=0, sigma=0, shift_axis=0, p=1.0):
-        if prob_slip < 0 or prob_shift < 0 or prob_slip + prob_shift > 1:
-            raise PipelineConfigError(
-                f"ShiftAugment: prob_slip ({prob_slip}) + prob_shift ({prob_shift}) must be "
-                f"non-negative and at most 1"
-            )
+        check_misalignment("ShiftAugment", prob_slip, prob_shift)
         sigmas = np.atleast_1d(np.asarray(sigma, dtype=np.float64))
         if not np.any(sigmas) or np.any(sigmas < 0):
             raise PipelineConfigError(f"ShiftAugment: sigma {sigma} must be non-negative with at least one nonzero value")
         if sigmas.size > 1 and sigmas[shift_axis] != 0:
             raise PipelineConfigError(f"ShiftAugment: sigma {sigma} must be 0 on shift_axis {shift_axis}")
-        if not 0 <= p <= 1:
-            raise PipelineConfigError(f"ShiftAugment: p must be within [0, 1], got {p}")
+        check_probability("ShiftAugment", p)
         self.prob_slip = prob_slip
         self.prob_shift = prob_shift
         self.sigma = sigma
@@ -120,9 +117,7 @@ class ShiftAugment(BatchFilter):
         lcm = np.asarray(lcm, dtype=np.int64)
         r = self.rng.random(n)
         drawn = np.rint(self.rng.normal(size=(n, len(sigmas))) * (sigmas / lcm)).astype(np.int64) * lcm
-        slip = r < self.prob_slip
-        shift = ~slip & (r < self.prob_slip + self.prob_shift)
-        return np.cumsum(drawn * shift[:, None], axis=0) + drawn * slip[:, None]
+        return section_offsets(r, drawn, self.prob_slip, self.prob_shift)
 
     def _sub_shifts(self, roi):
         """The displacements of the sections ``roi`` covers."""

@@ -11,6 +11,7 @@ from ..batch import Batch
 from ..coordinate import Coordinate
 from ..errors import BatchRequestError, PipelineConfigError, PipelineSetupError
 from ..roi import Roi
+from .checks import check_probability
 from .batch_filter import BatchFilter
 
 
@@ -102,8 +103,7 @@ class SimpleAugment(BatchFilter):
     """
 
     def __init__(self, mirror_only=None, transpose_only=None, mirror_probs=None, transpose_probs=None, p=1.0):
-        if not 0 <= p <= 1:
-            raise PipelineConfigError(f"SimpleAugment: p must be in [0, 1], got {p}")
+        check_probability("SimpleAugment", p)
         if mirror_probs is not None and not all(0 <= q <= 1 for q in mirror_probs):
             raise PipelineConfigError(f"SimpleAugment: mirror_probs must be in [0, 1], got {mirror_probs}")
         if transpose_probs is not None and not isinstance(transpose_probs, (dict, list, tuple)):

@@ -2,47 +2,16 @@
 locations."""
 
 import logging
-import threading
 
 import numpy as np
 
-from ..coordinate import Coordinate
-from ..errors import BatchRequestError, PipelineConfigError
-from .batch_filter import BatchFilter
-from .random_location import reset_rois, shift_request, unbounded_like
+from ..errors import PipelineConfigError
+from .location_base import LocationList, reset_rois, shift_request, updates_unbounded
 
 logger = logging.getLogger(__name__)
 
 
-def shift_to(location, center, voxel_size, jitter=None):
-    """The shift (world units, a multiple of ``voxel_size``, rounded to the
-    nearest) that moves ``center`` to ``location`` (plus ``jitter``)."""
-    shift = np.asarray(location, dtype=np.float64) - np.asarray(center, dtype=np.float64)
-    if jitter is not None:
-        shift = shift + jitter
-    return Coordinate(int(v * round(float(s) / v)) for v, s in zip(voxel_size, shift))
-
-
-def first_misfit(upstream_spec, request, shift):
-    """The first spatial key of ``request`` whose ROI shifted by ``shift``
-    leaves what upstream provides, as ``(key, shifted ROI, provided ROI)``;
-    ``None`` if all fit."""
-    for key, spec in request.items():
-        if spec.roi is None:
-            continue
-        provided = upstream_spec[key].roi
-        shifted = spec.roi.shift(shift)
-        if provided is not None and not provided.contains(shifted):
-            return key, shifted, provided
-    return None
-
-
-def request_center(request):
-    total = request.get_total_roi()
-    return total.offset + total.shape / 2
-
-
-class SpecifiedLocation(BatchFilter):
+class SpecifiedLocation(LocationList):
     """Choses a batch at a location from the list provided at init, making
     sure it is in the bounding box of the upstream provider.
 
@@ -96,6 +65,7 @@ class SpecifiedLocation(BatchFilter):
             )
         if int(attempt_factor) < 1:
             raise PipelineConfigError(f"SpecifiedLocation: attempt_factor must be >= 1, got {attempt_factor}")
+        super().__init__()
         self.coordinates = locations
         self.choose_randomly = choose_randomly
         self.extra_data = extra_data
@@ -104,7 +74,6 @@ class SpecifiedLocation(BatchFilter):
         self.loc_i = -1
         self.upstream_spec = None
         self.specified_shift = None
-        self._lock = threading.Lock()
 
     def setup(self):
         self.upstream_spec = self.get_upstream_provider().spec.copy()
@@ -112,46 +81,13 @@ class SpecifiedLocation(BatchFilter):
         if self.jitter is not None and {len(self.jitter)} != dims:
             raise PipelineConfigError(f"{self.describe()}: jitter {self.jitter} and locations differ in dimensions")
         # the locations are checked per request
-        for key, spec in list(self.spec.items()):
-            if spec.roi is not None:
-                spec = spec.copy()
-                spec.roi = unbounded_like(spec.roi)
-                self.updates(key, spec)
+        updates_unbounded(self)
 
     def prepare(self, request):
-        total = request.get_total_roi()
-        voxel_size = self.spec.get_lcm_voxel_size(list(request.array_specs.keys()))
-        if voxel_size is None:
-            voxel_size = Coordinate((1,) * total.dims)
-        center = request_center(request)
-        n = len(self.coordinates)
-        attempts = n * (self.attempt_factor if self.choose_randomly else 1)
-        with self._lock:
-            for _ in range(attempts):
-                index = self._next_index()
-                jitter = None
-                if self.jitter is not None:
-                    jitter = np.array([self.rng.integers(-j, j + 1) for j in self.jitter])
-                shift = shift_to(self.coordinates[index], center, voxel_size, jitter)
-                misfit = first_misfit(self.upstream_spec, request, shift)
-                if misfit is None:
-                    break
-                logger.warning(
-                    "%s: location %s skipped: %s shifted to %s leaves the provided %s",
-                    self.name(),
-                    self.coordinates[index],
-                    *misfit,
-                )
-            else:
-                raise BatchRequestError(
-                    f"{self.describe()}: tried {attempts} locations"
-                    f"{' at random' if self.choose_randomly else ' (all of them)'}; none places the "
-                    f"request {request} inside the upstream ROIs (e.g. {misfit[0]}: {misfit[1]} is not "
-                    f"inside {misfit[2]})"
-                )
-            self.loc_i = index
-        self.specified_shift = shift
-        shift_request(request, shift)
+        attempts = len(self.coordinates) * (self.attempt_factor if self.choose_randomly else 1)
+        tried = f"{attempts} locations{' at random' if self.choose_randomly else ' (all of them)'}"
+        self.loc_i, self.specified_shift = self._find_location(request, attempts, tried)
+        shift_request(request, self.specified_shift)
         return request
 
     def _next_index(self):
@@ -165,18 +101,17 @@ class SpecifiedLocation(BatchFilter):
         self.loc_i = index
         return index
 
+    def _location_name(self, index):
+        return f"location {self.coordinates[index]}"
+
+    def _jitter(self):
+        if self.jitter is None:
+            return None
+        return np.array([self.rng.integers(-j, j + 1) for j in self.jitter])
+
     def process(self, batch, request):
         out = reset_rois(batch, request, self.specified_shift)
         if self.extra_data is not None:
             for array in out.arrays.values():
                 array.attrs = dict(array.attrs, specified_location_extra_data=self.extra_data[self.loc_i])
         return out
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_lock", None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._lock = threading.Lock()

@@ -7,14 +7,12 @@ from ..array_spec import ArraySpec
 from ..batch import Batch
 from ..batch_request import BatchRequest
 from ..coordinate import Coordinate
-from ..errors import PipelineConfigError, PipelineSetupError
-from ..keys import ArrayKey
+from ..errors import PipelineSetupError
 from ..roi import Roi
-from .batch_filter import BatchFilter
-from .downsample import integer_factor
+from .resampling_base import IntegerResampling
 
 
-class UpSample(BatchFilter):
+class UpSample(IntegerResampling):
     """Upsample an array by integer factors, repeating every voxel (nearest
     neighbour: labels stay labels). The target has voxel size the source's
     divided by ``factor`` and the source's ROI.
@@ -30,34 +28,14 @@ class UpSample(BatchFilter):
             ``source``.
     """
 
-    def __init__(self, source, factor, target):
-        if not isinstance(source, ArrayKey) or not isinstance(target, ArrayKey):
-            raise PipelineConfigError(f"UpSample takes ArrayKeys for source and target, got {source!r}, {target!r}")
-        self.source = source
-        self.target = target
-        self.factor = factor
-        self._factors = integer_factor(self, factor)
-
-    def setup(self):
-        if self.source not in self.spec:
-            raise PipelineSetupError(f"{self.describe()}: {self.source} is not provided upstream")
-        spec = self.spec[self.source].copy()
-        dims = len(spec.voxel_size)
-        factors = self._factors * dims if len(self._factors) == 1 else self._factors
-        if len(factors) != dims:
-            raise PipelineConfigError(
-                f"{self.describe()}: factor {self.factor} has {len(factors)} entries, but {self.source} has "
-                f"{dims} spatial axes (voxel size {spec.voxel_size})"
-            )
-        self.factors = Coordinate(factors)
-        if spec.voxel_size % self.factors != Coordinate((0,) * dims):
+    def target_spec(self, spec):
+        if spec.voxel_size % self.factors != Coordinate((0,) * len(self.factors)):
             raise PipelineSetupError(
                 f"{self.describe()}: factor {self.factors} does not divide the voxel size {spec.voxel_size} of "
                 f"{self.source}; the voxel size of {self.target} would not be integer"
             )
         spec.voxel_size = spec.voxel_size / self.factors
-        self.provides(self.target, spec)
-        self.enable_autoskip()
+        return spec
 
     def prepare(self, request):
         source_voxel_size = self.spec[self.source].voxel_size

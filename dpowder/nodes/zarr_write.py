@@ -76,23 +76,8 @@ class ZarrWrite(Hdf5LikeWrite):
     def _where(self, key):
         return f"dataset '{self.dataset_names[key]}' in {zarr_io.describe_store(self.container())}"
 
-    def _require(self, key, array, data):
-        roi = self.dataset_roi(key)
-        voxel_size = array.spec.voxel_size
-        channel_dims = data.ndim - roi.dims
-        shape = tuple(data.shape[:channel_dims]) + tuple(roi.shape / voxel_size)
-        chunks = zarr_io.default_chunks(data.shape, shape, data.dtype.itemsize, channel_dims)
-        handle, metadata, _ = zarr_io.require_dataset(
-            self.container(),
-            self.dataset_names[key],
-            shape,
-            chunks,
-            data.dtype,
-            self.compression_type,
-            voxel_size,
-            roi.offset,
-            channel_dims,
-        )
+    def _require_dataset(self, *args):
+        handle, metadata, _ = zarr_io.require_dataset(*args)
         return handle, metadata
 
     def _write(self, key, handle, starts, data):
