@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-WORKFLOWS = ["quickstart.py"]
+WORKFLOWS = ["quickstart.py", "prepare_data.py", "train.py", "predict.py", "report.py", "xarray_session.py"]
 
 
 def main():

@@ -4,7 +4,7 @@ what to install if it is missing."""
 
 from .._lazy import lazy_getattr
 
-_LAZY = {"Train": "train", "Predict": "predict"}
+_LAZY = {"Train": "train", "Predict": "predict", "GenericJaxModel": "generic_jax_model"}
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY)

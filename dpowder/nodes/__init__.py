@@ -62,6 +62,8 @@ from .scan import Scan, ScanCallback
 from .daisy_request_blocks import DaisyRequestBlocks
 
 # -- training, performance (issue 7) ------------------------------------------------
+from .precache import PreCache
+from .print_profiling_stats import PrintProfilingStats
 
 # -- compatibility (issue 8) ---------------------------------------------------------
 from .elastic_augment import ElasticAugment

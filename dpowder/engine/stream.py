@@ -1,0 +1,426 @@
+"""Streams: the batches of a sub-pipeline, planned and submitted ahead.
+
+A node that runs in the calling process and consumes a sequence of batches
+(``Train``, ``PreCache``) gets them from a ``Feed``. The feed keeps a
+``Stream`` of the next ``depth`` batches of the current request in flight on
+a dask cluster, so that the consumer finds them ready; memory is bounded by
+``depth`` batches. The i-th batch of a stream is the request with the seed
+``stream_seed(base, i)``, so the sequence of batches depends on the request
+and the seed only, not on the number of workers nor on the order in which
+tasks finish.
+
+Where the batches are made (in this order):
+
+1. the ``distributed.Client`` given to ``build(pipeline, scheduler=...)``
+   (another scheduler given there, e.g. ``"sync"``, means in-process);
+2. the active default ``distributed.Client``;
+3. a ``LocalCluster`` the feed starts (``num_workers`` processes, default
+   the ``dpowder.stream.workers`` dask config value or ``min(4, cpus)``)
+   and closes at teardown; ``0`` workers means in-process.
+
+In-process, a batch is planned and made when it is asked for: gunpowder's
+synchronous loop, without streaming. See ``docs/streaming.md``.
+"""
+
+import collections
+import hashlib
+import logging
+import os
+import time
+
+import dask
+
+from ..profiling import ProfilingStats
+from .execute import execute_local, lower
+from .plan import DRIVER, plan
+
+logger = logging.getLogger(__name__)
+
+# graph keys of node objects (see execute.lower)
+NODE_PREFIX = "dpowder-node-"
+
+# how many recent requests PreCache's A/B switching rule looks at
+RECENT_REQUESTS = 5
+
+
+def stream_seed(base_seed, index):
+    """The seed of the ``index``-th batch of a stream started from a request
+    with seed ``base_seed``: the same in every process."""
+    digest = hashlib.blake2b(f"{base_seed}:stream:{index}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little")
+
+
+class StreamStats:
+    """What a stream produced and what its consumer did with it.
+
+    Attributes:
+
+        depth (int): Batches kept in flight (the memory bound).
+
+        workers (int): Worker threads of the cluster (0: in-process).
+
+        produced (int): Batches completed by the cluster.
+
+        consumed (int): Batches handed to the consumer.
+
+        wait_seconds (float): Time the consumer spent waiting for a batch.
+
+        max_held (int): The most batches submitted and not yet consumed.
+    """
+
+    def __init__(self, depth, workers):
+        self.depth = depth
+        self.workers = workers
+        self.produced = 0
+        self.consumed = 0
+        self.wait_seconds = 0.0
+        self.max_held = 0
+        self.started = None
+        self.last_produced = None
+        self.first_get = None
+
+    def _now(self):
+        return time.perf_counter()
+
+    def elapsed(self):
+        """Seconds since the consumer first asked for a batch."""
+        return 0.0 if self.first_get is None else self._now() - self.first_get
+
+    def batches_per_second(self):
+        """Rate at which the cluster completed batches."""
+        if self.started is None or self.last_produced is None or self.last_produced <= self.started:
+            return 0.0
+        return self.produced / (self.last_produced - self.started)
+
+    def steps_per_second(self):
+        """Rate at which the consumer took batches."""
+        elapsed = self.elapsed()
+        return self.consumed / elapsed if elapsed > 0 else 0.0
+
+    def wait_fraction(self):
+        """Fraction of the consumer's time spent waiting for batches."""
+        elapsed = self.elapsed()
+        return min(1.0, self.wait_seconds / elapsed) if elapsed > 0 else 0.0
+
+    def summary(self):
+        return (
+            f"stream (depth {self.depth}, {self.workers} workers): produced {self.produced} batches "
+            f"({self.batches_per_second():.2f}/s), consumed {self.consumed} "
+            f"({self.steps_per_second():.2f}/s), consumer waited {100 * self.wait_fraction():.0f}% "
+            f"of the time"
+        )
+
+    def __repr__(self):
+        return f"StreamStats({self.summary()})"
+
+
+class Stream:
+    """The batches of ``request`` from ``node`` (the upstream of a consumer),
+    with seeds ``stream_seed(request.random_seed, i)`` for ``i`` from
+    ``start_index`` on, handed out in order.
+
+    Args:
+
+        node (BatchProvider): The node whose batches are wanted (built).
+
+        request (BatchRequest): What to ask it, again and again.
+
+        depth (int): How many batches to keep in flight.
+
+        client (distributed.Client, optional): Where to make them; ``None``
+            makes each batch in-process when it is asked for.
+
+        start_index (int): Index of the first batch (``Train`` passes its
+            iteration, so a resumed run continues the same sequence).
+
+        log_every_seconds (float): How often to log the stream's rates.
+    """
+
+    def __init__(self, node, request, depth, client=None, start_index=0, log_every_seconds=30.0):
+        self.node = node
+        self.request = request.copy()
+        self.base_seed = request.random_seed
+        self.client = client
+        self.next_index = start_index
+        self.pending = collections.deque()
+        self._nodes = {}
+        self._arrivals = None
+        self._fetched = {}
+        workers = sum(client.nthreads().values()) if client is not None else 0
+        self.depth = max(1, depth) if client is not None else 0
+        self.stats = StreamStats(self.depth, workers)
+        self.log_every_seconds = log_every_seconds
+        self._last_log = time.perf_counter()
+        self._fill()
+
+    def _next_request(self):
+        request = self.request.copy()
+        request.random_seed = stream_seed(self.base_seed, self.next_index)
+        self.next_index += 1
+        return request
+
+    def _on_done(self, future):
+        self.stats.produced += 1
+        self.stats.last_produced = time.perf_counter()
+
+    def _submit(self):
+        stats = ProfilingStats()
+        root = plan(self.node, self._next_request(), stats)
+        if any(step.kind == DRIVER for step in root.walk()):
+            # a driver-side node upstream (e.g. PreCache) streams by itself
+            self.client = None
+            self.depth = self.stats.depth = self.stats.workers = 0
+            self.pending.append((root, stats))
+            return
+        graph, key = lower(root, stats, fuse=True)
+        if self.stats.started is None:
+            self.stats.started = time.perf_counter()
+        future = submit(self.client, graph, key, self._nodes)
+        future.add_done_callback(self._on_done)
+        if self._arrivals is None:
+            from distributed import as_completed
+
+            # fetches each batch to this process as soon as it is done, so
+            # that the consumer does not wait for the transfer
+            self._arrivals = as_completed([future], loop=self.client.loop, with_results=True)
+        else:
+            self._arrivals.add(future)
+        self.pending.append(future)
+        self.stats.max_held = max(self.stats.max_held, len(self.pending))
+
+    def _fill(self):
+        while self.client is not None and len(self.pending) < self.depth:
+            self._submit()
+
+    def get(self):
+        """The next batch of the stream (waits for it if needed)."""
+        stats = self.stats
+        start = time.perf_counter()
+        if stats.first_get is None:
+            stats.first_get = start
+        if not self.pending:
+            stats.started = stats.started or start
+            stats.produced += 1
+            stats.last_produced = None
+            batch = self._make_here(self._next_request())
+            stats.last_produced = time.perf_counter()
+        else:
+            head = self.pending.popleft()
+            if isinstance(head, tuple):
+                root, plan_stats = head
+                batch = _attach(plan_stats, execute_local(root))
+            else:
+                batch = self._arrived(head)
+        stats.wait_seconds += time.perf_counter() - start
+        self._fill()
+        stats.consumed += 1
+        self._maybe_log()
+        return batch
+
+    def _arrived(self, future):
+        """The batch of ``future``, taking others that arrive first."""
+        while future.key not in self._fetched:
+            done, batch = next(self._arrivals)
+            self._fetched[done.key] = batch
+        return self._fetched.pop(future.key)
+
+    def _make_here(self, request):
+        stats = ProfilingStats()
+        return _attach(stats, execute_local(plan(self.node, request, stats)))
+
+    def _maybe_log(self):
+        now = time.perf_counter()
+        if now - self._last_log >= self.log_every_seconds:
+            self._last_log = now
+            logger.info("%s: %s", self.node.name(), self.stats.summary())
+
+    def close(self):
+        """Cancel what is still in flight."""
+        futures = [f for f in self.pending if not isinstance(f, tuple)]
+        self.pending.clear()
+        self._fetched.clear()
+        if self._arrivals is not None:
+            self._arrivals.clear()
+        if futures and self.client is not None:
+            self.client.cancel(futures)
+        if self.stats.consumed:
+            logger.info("%s: %s", self.node.name(), self.stats.summary())
+
+
+def submit(client, graph, key, scattered):
+    """Submit a lowered plan (fused: one task makes the batch, so no
+    intermediate batch crosses workers); its node objects are first put on every worker
+    (once per stream: ``scattered`` caches their futures). Left as data in
+    the graph, a node would live on the one worker that first held it, and
+    the scheduler would send every task that needs it there."""
+    missing = [k for k in graph if k.startswith(NODE_PREFIX) and k not in scattered]
+    if missing:
+        # fresh keys: a node key released by an earlier stream must not
+        # clash with this stream's copy
+        futures = client.scatter([graph[k] for k in missing], broadcast=True, hash=False)
+        scattered.update(zip(missing, futures))
+    tasks = {
+        k: tuple(scattered.get(a, a) if isinstance(a, str) else a for a in task)
+        for k, task in graph.items()
+        if not k.startswith(NODE_PREFIX)
+    }
+    return client.get(tasks, key, sync=False)
+
+
+def _attach(stats, batch):
+    batch.profiling_stats.merge_with(stats)
+    return batch
+
+
+def _is_client(scheduler):
+    return hasattr(scheduler, "submit") and hasattr(scheduler, "gather") and hasattr(scheduler, "nthreads")
+
+
+def default_workers():
+    """Workers of a LocalCluster that a feed starts itself."""
+    configured = dask.config.get("dpowder.stream.workers", None)
+    if configured is not None:
+        return int(configured)
+    return min(4, os.cpu_count() or 1)
+
+
+class Feed:
+    """Batches for the requests a driver-side consumer gets, through a
+    ``Stream`` of its most common request.
+
+    gunpowder's rule for changing requests (``PreCache``): given requests A
+    and B, the sequence A, …, A, B, A, … keeps streaming A and serves B on
+    demand; once B has been seen more often than A among the last 5
+    requests, the A stream is dropped and a B stream started.
+
+    Args:
+
+        owner (BatchProvider): The consumer node (its build scheduler is
+            used, if any).
+
+        node (BatchProvider): Its upstream provider.
+
+        depth (int, optional): Batches in flight; default the
+            ``dpowder.stream.depth`` dask config value, else twice the
+            cluster's worker threads (at least 2).
+
+        num_workers (int, optional): Workers of the LocalCluster started
+            when there is no client (default ``default_workers()``).
+    """
+
+    def __init__(self, owner, node, depth=None, num_workers=None):
+        self.owner = owner
+        self.node = node
+        self.num_workers = num_workers
+        self.recent = collections.deque([None] * RECENT_REQUESTS, maxlen=RECENT_REQUESTS)
+        self.stream = None
+        self._own = None
+        self.client = self._resolve_client()
+        if depth is None:
+            depth = dask.config.get("dpowder.stream.depth", None)
+        if depth is None:
+            threads = sum(self.client.nthreads().values()) if self.client is not None else 0
+            depth = max(2, 2 * threads)
+        self.depth = int(depth)
+
+    def _resolve_client(self):
+        scheduler = self.owner.__dict__.get("_dp_scheduler")
+        if scheduler is not None:
+            return scheduler if _is_client(scheduler) else None
+        try:
+            from distributed import default_client
+
+            return default_client()
+        except (ImportError, ValueError):
+            pass
+        workers = self.num_workers if self.num_workers is not None else default_workers()
+        if workers <= 0:
+            return None
+        from distributed import Client, LocalCluster
+
+        logger.info("%s: starting a LocalCluster of %d workers to stream batches", self.owner.name(), workers)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        client = Client(cluster, set_as_default=False)
+        self._own = (client, cluster)
+        return client
+
+    @property
+    def stats(self):
+        """The ``StreamStats`` of the current stream (``None`` before the
+        first request)."""
+        return None if self.stream is None else self.stream.stats
+
+    def get(self, request, start_index=0):
+        """The batch for ``request``: the next one of the stream when
+        ``request`` is the streamed one, else made on demand (or a new
+        stream started, by the rule above). ``start_index`` is where a new
+        stream starts its sequence of seeds."""
+        self.recent.append(request)
+        current = None if self.stream is None else self.stream.request
+        if current is not None and request == current:
+            return self.stream.get()
+        new_count = sum(1 for r in self.recent if r is not None and r == request)
+        current_count = sum(1 for r in self.recent if r is not None and r == current)
+        if current is None or new_count > current_count:
+            if self.stream is not None:
+                logger.info("%s: the most common request changed, starting a new stream", self.owner.name())
+                self.stream.close()
+            self.stream = Stream(self.node, request, self.depth, self.client, start_index)
+            return self.stream.get()
+        return self.on_demand(request)
+
+    def on_demand(self, request):
+        """``request`` made now, outside the stream."""
+        stats = ProfilingStats()
+        root = plan(self.node, request, stats)
+        if self.client is None or any(step.kind == DRIVER for step in root.walk()):
+            return _attach(stats, execute_local(root))
+        graph, key = lower(root, stats, fuse=True)
+        return submit(self.client, graph, key, {}).result()
+
+    def close(self):
+        """Stop the stream and the cluster this feed started, if any."""
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
+        if self._own is not None:
+            client, cluster = self._own
+            self._own = None
+            client.close()
+            cluster.close()
+
+
+def filter_through(node, request, fetch):
+    """Serve ``request`` for the driver-side filter ``node`` with gunpowder's
+    ``BatchFilter`` contract, its upstream batch coming from
+    ``fetch(upstream_request)``: ``prepare``, fetch, ``process`` on the batch
+    cropped to the dependencies, merge, crop to ``request``."""
+    from ..errors import BatchFilterError
+
+    dependencies = node.prepare(request)
+    if dependencies is None:
+        upstream_request = request.copy()
+    else:
+        upstream_request = request.update_with(dependencies)
+        upstream_request.random_seed = request.random_seed
+    for key in node.provided_items:
+        if key in upstream_request:
+            del upstream_request[key]
+    upstream_request.remove_placeholders()
+    batch = fetch(upstream_request)
+    node_batch = batch if dependencies is None else batch.crop(dependencies)
+    processed = node.process(node_batch, request)
+    if processed is None:
+        processed = node_batch
+    elif not hasattr(processed, "arrays"):
+        raise BatchFilterError(f"{node.describe()}.process returned a {type(processed).__name__}")
+    result = batch.merge(processed, merge_profiling_stats=False)
+    result.profiling_stats = batch.profiling_stats
+    return result.crop(request)

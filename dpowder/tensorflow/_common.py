@@ -1,0 +1,22 @@
+"""What the tensorflow nodes share: the framework check.
+
+The nodes keep gunpowder's signatures so that pipelines naming them import
+and fail clearly. Their TF2 ``compat.v1`` implementation is not written:
+tensorflow (a 572 MB wheel, over 2 GB installed with its dependencies) could
+not be installed and tested where dpowder is developed, and untested
+session code would be worse than a clear error.
+"""
+
+
+def require_tensorflow(node_name):
+    """Raise an error saying what to install, or that the node is missing."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError as e:
+        raise ImportError(
+            f"dpowder.tensorflow.{node_name} needs TensorFlow, which is not installed: pip install tensorflow"
+        ) from e
+    raise NotImplementedError(
+        f"dpowder.tensorflow.{node_name} is not implemented yet (TensorFlow is installed, but dpowder's "
+        f"meta-graph nodes are not written); use dpowder.torch or dpowder.jax"
+    )

@@ -1,0 +1,188 @@
+"""Streams: batches planned and submitted ahead, handed out in order.
+
+Guarantees checked: the sequence of batches depends on the request's seed
+only (not on the number of workers, nor on in-process vs cluster); workers
+add throughput for a slow producer; no more than ``depth`` batches are ever
+held on the cluster, however fast the producer; the consumer's rates are
+reported. Limits: the throughput check is a loose ratio (> 1.4 for 2 vs 1
+workers), not a timing.
+"""
+
+import time
+
+import numpy as np
+import pytest
+
+import dpowder as gp
+from dpowder.engine.stream import Feed, Stream, stream_seed
+
+RAW = gp.ArrayKey("STREAM_RAW")
+VOXEL = gp.Coordinate(1, 1)
+
+
+class SeededSource(gp.BatchProvider):
+    """RAW: noise from the request's seed; sleeps ``delay`` seconds per batch
+    (a deliberately slow producer)."""
+
+    def __init__(self, delay=0.0):
+        self.delay = delay
+
+    def setup(self):
+        self.provides(RAW, gp.ArraySpec(roi=gp.Roi((0, 0), (1000, 1000)), voxel_size=VOXEL, dtype=np.float64))
+
+    def provide(self, request):
+        if self.delay:
+            time.sleep(self.delay)
+        roi = request[RAW].roi
+        spec = self.spec[RAW].copy()
+        spec.roi = roi
+        batch = gp.Batch()
+        batch[RAW] = gp.Array(self.rng.random(tuple(roi.shape)), spec)
+        return batch
+
+
+def raw_request(seed=7, size=(16, 16)):
+    r = gp.BatchRequest(random_seed=seed)
+    r[RAW] = gp.ArraySpec(roi=gp.Roi((0, 0), size))
+    return r
+
+
+def built(node):
+    gp.build(node).__enter__()
+    return node
+
+
+def take(stream, n):
+    try:
+        return [stream.get()[RAW].data for _ in range(n)]
+    finally:
+        stream.close()
+
+
+def test_the_sequence_of_batches_depends_on_the_seed_not_on_the_workers(cluster_client):
+    source = built(SeededSource())
+    here = take(Stream(source, raw_request(), depth=0, client=None), 6)
+    cluster = take(Stream(source, raw_request(), depth=3, client=cluster_client), 6)
+    for a, b in zip(here, cluster):
+        np.testing.assert_array_equal(a, b)
+    # successive batches differ, another seed gives another sequence
+    assert not np.array_equal(here[0], here[1])
+    other = take(Stream(source, raw_request(seed=8), depth=0), 1)
+    assert not np.array_equal(here[0], other[0])
+    # a stream started at index 2 continues the same sequence
+    resumed = take(Stream(source, raw_request(), depth=2, client=cluster_client, start_index=2), 4)
+    for a, b in zip(here[2:], resumed):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_ith_batch_has_the_ith_derived_seed():
+    source = built(SeededSource())
+    (first,) = take(Stream(source, raw_request(), depth=0), 1)
+    direct = source.request_batch(raw_request(seed=stream_seed(7, 0)))[RAW].data
+    np.testing.assert_array_equal(first, direct)
+
+
+def _delivered_rate(workers, delay, n):
+    from distributed import Client, LocalCluster
+
+    source = built(SeededSource(delay))
+    with LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster, Client(cluster, set_as_default=False) as client:
+        stream = Stream(source, raw_request(), depth=2 * workers, client=client)
+        stream.get()  # warm up: workers import and unpickle the node
+        start = time.perf_counter()
+        for _ in range(n):
+            stream.get()
+        rate = n / (time.perf_counter() - start)
+        stream.close()
+    return rate
+
+
+def test_two_workers_deliver_close_to_twice_the_batches_of_one_for_a_slow_producer():
+    one = _delivered_rate(1, delay=0.2, n=10)
+    two = _delivered_rate(2, delay=0.2, n=10)
+    assert two / one > 1.4, (one, two)
+
+
+def test_memory_stays_bounded_by_depth_with_a_fast_producer(cluster_client):
+    source = built(SeededSource())
+    depth = 3
+    stream = Stream(source, raw_request(size=(64, 64)), depth=depth, client=cluster_client)
+    held = []
+    try:
+        for _ in range(12):
+            stream.get()
+            time.sleep(0.05)  # a slow consumer: the producer would run ahead
+            in_memory = [k for keys in cluster_client.has_what().values() for k in keys if str(k).startswith("batch-")]
+            held.append(len(in_memory))
+    finally:
+        stream.close()
+    assert stream.stats.max_held == depth
+    assert max(held) <= depth
+    assert max(held) >= 1  # the producer did run ahead
+    assert stream.stats.consumed == 12
+
+
+def test_rates_and_the_time_waited_are_reported(cluster_client, caplog):
+    source = built(SeededSource(delay=0.05))
+    stream = Stream(source, raw_request(), depth=2, client=cluster_client, log_every_seconds=0)
+    with caplog.at_level("INFO", logger="dpowder.engine.stream"):
+        take(stream, 4)
+    stats = stream.stats
+    assert stats.consumed == 4 and stats.produced >= 4
+    assert stats.batches_per_second() > 0 and stats.steps_per_second() > 0
+    assert 0 < stats.wait_fraction() <= 1
+    assert "consumed 4" in caplog.text
+
+
+class Owner(gp.BatchFilter):
+    """A stand-in consumer for Feed: only its build scheduler matters."""
+
+    def process(self, batch, request):
+        pass
+
+
+def test_feed_switches_streams_by_the_last_five_requests():
+    """A, A, B, A, B keeps streaming A (B on demand); then B, B makes B the
+    most common of the last five and a B stream replaces A."""
+    source = built(SeededSource())
+    owner = Owner()
+    owner.__dict__["_dp_scheduler"] = "sync"
+    feed = Feed(owner, source)
+    a, b = raw_request(size=(8, 8)), raw_request(size=(4, 4))
+    streams = []
+    for r in (a, a, b, a, b):
+        assert feed.get(r)[RAW].spec.roi == r[RAW].roi
+        streams.append(feed.stream)
+    assert all(s is streams[0] for s in streams)
+    assert feed.stream.request == a and feed.stream.stats.consumed == 3
+    feed.get(b)  # last five: a, b, a, b, b
+    assert feed.stream.request == b
+    feed.close()
+
+
+def test_an_unknown_key_fails_when_the_stream_is_planned(cluster_client):
+    source = built(SeededSource())
+    r = raw_request()
+    r[gp.ArrayKey("STREAM_NOBODY")] = gp.ArraySpec(roi=gp.Roi((0, 0), (4, 4)))
+    with pytest.raises(gp.BatchRequestError, match="STREAM_NOBODY"):
+        Stream(source, r, depth=2, client=cluster_client)
+
+
+def test_without_a_client_a_feed_starts_its_own_cluster_and_closes_it():
+    import dask
+
+    source = built(SeededSource())
+    owner = Owner()
+    with dask.config.set({"dpowder.stream.workers": 1}):
+        feed = Feed(owner, source, depth=2)
+    client = feed.client
+    try:
+        assert sum(client.nthreads().values()) == 1
+        here = take(Stream(source, raw_request(), depth=0), 2)
+        for expected in here:
+            np.testing.assert_array_equal(feed.get(raw_request())[RAW].data, expected)
+    finally:
+        feed.close()
+    assert client.status == "closed"
