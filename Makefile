@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q tests
 
 bench: $(STAMP)
-	$(VENV)/bin/python -m benchmarks
+	$(VENV)/bin/python benchmarks/overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

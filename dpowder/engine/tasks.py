@@ -55,11 +55,17 @@ def _prepared_copy(node, work):
 def _private(batch):
     """The batch a node processes: new ``Array`` and ``Graph`` objects it may
     rebind, reshape or move in place (gunpowder nodes do), sharing the
-    arrays' data. An upstream result can be shared by identical
-    sub-requests, so it is never changed itself."""
+    arrays' data (C-contiguous). An upstream result can be shared by
+    identical sub-requests, so it is never changed itself."""
     view = batch._like()
     for key, array in batch.arrays.items():
-        view.arrays[key] = Array._make(array.data, array.spec.copy(), dict(array.attrs))
+        data = array.data
+        if isinstance(data, np.ndarray) and not data.flags.c_contiguous:
+            # one memory layout everywhere: numpy's float reductions round
+            # differently over a transposed view than over its contiguous
+            # copy, and a batch arriving from another worker is contiguous
+            data = np.ascontiguousarray(data)
+        view.arrays[key] = Array._make(data, array.spec.copy(), dict(array.attrs))
     for key, graph in batch.graphs.items():
         view.graphs[key] = graph.copy()
     return view

@@ -75,3 +75,50 @@ def test_identical_nodes_at_different_places_draw_differently():
             scales.append(node.output.scale)
         node = node.children[0]
     assert len(scales) == 2 and scales[0] != scales[1]
+
+
+def transposed_view(data):
+    """``data`` transposed in y and x, as a strided view into a larger
+    buffer (a layout that a transfer between workers does not keep)."""
+    big = np.zeros((data.shape[0], data.shape[2] + 2, data.shape[1] + 2), dtype=data.dtype)
+    big[:, 1:-1, 1:-1] = np.transpose(data, (0, 2, 1))
+    return np.transpose(big, (0, 2, 1))[:, 1:-1, 1:-1]
+
+
+class Transpose(gp.BatchFilter):
+    """Hands on a transposed view, as SimpleAugment does."""
+
+    def process(self, batch, request):
+        batch[RAW].data = transposed_view(batch[RAW].data)
+
+
+class SectionMean(gp.BatchFilter):
+    """A float reduction over what it receives."""
+
+    def process(self, batch, request):
+        data = batch[RAW].data
+        batch[RAW].data = data - data.mean(axis=(1, 2), keepdims=True)
+
+
+def test_a_reduction_after_a_transposed_view_is_the_same_on_every_path(cluster_client):
+    """numpy rounds a reduction over a transposed view differently than over
+    its contiguous copy; a batch from another worker arrives contiguous. The
+    engine gives every process the same layout, so unfused per-node tasks
+    spread over workers match the in-process run."""
+    rng = np.random.default_rng(0)
+    data = rng.random((4, 64, 64), dtype=np.float32)
+    source = gp.ArraySource(RAW, gp.Array(data, gp.ArraySpec(gp.Roi((0, 0, 0), (4, 64, 64)), (1, 1, 1))))
+    pipeline = source + Transpose() + SectionMean()
+    request = gp.BatchRequest({RAW: gp.ArraySpec(gp.Roi((0, 0, 0), (4, 64, 64)))}, random_seed=1)
+    view = transposed_view(data)
+    assert view.mean(axis=(1, 2)).tobytes() != np.ascontiguousarray(view).mean(axis=(1, 2)).tobytes()
+    with gp.build(pipeline) as p:
+        local = p.request_batch(request)
+        graph = dict(p.to_dask(request).__dask_graph__())
+    # the transpose on one worker, the reduction on the other
+    workers = list(cluster_client.scheduler_info()["workers"])
+    transpose_key = next(k for k in graph if k.startswith("Transpose-filter"))
+    run_filter, work, node_key, _ = graph[next(k for k in graph if k.startswith("SectionMean-filter"))]
+    transposed_batch = cluster_client.get(graph, [transpose_key], workers=[workers[0]], sync=False)[0]
+    remote = cluster_client.submit(run_filter, work, graph[node_key], transposed_batch, workers=[workers[1]], pure=False).result()
+    assert local[RAW].data.tobytes() == remote[RAW].data.tobytes()
