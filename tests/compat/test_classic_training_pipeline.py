@@ -131,7 +131,7 @@ def test_augmentation_pipeline_same_seed_in_process_and_on_a_cluster(tmp_path, c
     pipeline = augmentation_pipeline(path)
     with gp.build(pipeline) as p:
         requests = []
-        for seed in (11, 12):
+        for seed in (11, 12, 13, 14):
             request = make_request()
             request.random_seed = seed
             requests.append(request)
