@@ -1,13 +1,17 @@
 """Per-block cost of Scan: 4096 blocks of 16^3 with trivial work (read,
 scale and shift), against a plain Python loop over the same blocks.
 
-    .venv/bin/python benchmarks/scan_overhead.py [--workers 2]
+    .venv/bin/python benchmarks/scan_overhead.py [--workers 2] [--repetitions 5]
 
-Prints blocks/s in-process and on a LocalCluster of --workers processes,
-and their ratio to the loop.
+Runs the plain loop, Scan in-process, a ``request_batch`` per block loop and
+Scan on a LocalCluster of --workers processes in interleaved rounds (so that
+the load of a shared machine hits each alike) and prints the medians:
+blocks/s, ms per block, the engine's cost per block (Scan's time less the
+plain loop's), and the ratios.
 """
 
 import argparse
+import statistics
 import time
 
 import numpy as np
@@ -64,25 +68,32 @@ def timed(fn, *args, **kwargs):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repetitions", type=int, default=5, help="interleaved rounds (default 5)")
     args = parser.parse_args()
     data = np.random.default_rng(0).random((BLOCK * PER_AXIS,) * 3, dtype=np.float32)
     blocks = PER_AXIS**3
-    loop_s = timed(plain_loop, data)
-    local_s = timed(scan, data, "sync")
-    requests_s = timed(request_loop, data)
-    print(f"blocks: {blocks} of {BLOCK}^3")
-    print(f"plain Python loop:        {blocks / loop_s:10.0f} blocks/s ({1e3 * loop_s / blocks:.3f} ms/block)")
-    print(f"Scan in-process:          {blocks / local_s:10.0f} blocks/s ({1e3 * local_s / blocks:.3f} ms/block), "
-          f"{loop_s / local_s:.2f}x the loop, {requests_s / local_s:.2f}x the request loop")  # fmt: skip
-    print(f"request_batch loop:       {blocks / requests_s:10.0f} blocks/s ({1e3 * requests_s / blocks:.3f} ms/block)")
     from distributed import Client, LocalCluster
 
+    times = {"loop": [], "local": [], "requests": [], "cluster": []}
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40) as cluster:
         with Client(cluster, set_as_default=False) as client:
             scan(data[:32, :32, :32].copy(), client)  # warm the workers (imports)
-            cluster_s = timed(scan, data, client)
-    print(f"Scan on {args.workers} workers:       {blocks / cluster_s:10.0f} blocks/s ({1e3 * cluster_s / blocks:.3f} ms/block), "
-          f"{loop_s / cluster_s:.2f}x the loop")  # fmt: skip
+            for _ in range(args.repetitions):
+                times["loop"].append(timed(plain_loop, data))
+                times["local"].append(timed(scan, data, "sync"))
+                times["requests"].append(timed(request_loop, data))
+                times["cluster"].append(timed(scan, data, client))
+    t = {k: statistics.median(v) for k, v in times.items()}
+
+    def line(name, key, extra=""):
+        print(f"{name:26s}{blocks / t[key]:10.0f} blocks/s ({1e3 * t[key] / blocks:.3f} ms/block){extra}")
+
+    print(f"blocks: {blocks} of {BLOCK}^3, medians of {args.repetitions} interleaved rounds")
+    line("plain Python loop:", "loop")
+    line("Scan in-process:", "local", f", engine {1e3 * (t['local'] - t['loop']) / blocks:.3f} ms/block; "
+         f"{t['loop'] / t['local']:.2f}x the loop, {t['requests'] / t['local']:.2f}x the request loop")  # fmt: skip
+    line("request_batch loop:", "requests")
+    line(f"Scan on {args.workers} workers:", "cluster", f", {t['loop'] / t['cluster']:.2f}x the loop")
 
 
 if __name__ == "__main__":

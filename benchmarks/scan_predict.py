@@ -2,17 +2,22 @@
 zarr volume on a 2-worker LocalCluster, against a plain-torch loop doing
 the same blocks, reads and writes in this process, in the same run.
 
-    .venv/bin/python benchmarks/scan_predict.py            # 256^3
+    .venv/bin/python benchmarks/scan_predict.py            # 256^3 (~1 min)
     .venv/bin/python benchmarks/scan_predict.py --large    # and 512^3
+    .venv/bin/python benchmarks/scan_predict.py --repetitions 5
 
-Prints voxels/s for both, their ratio, and peak memory (the largest worker
-RSS and the driver's RSS for dpowder, this process's RSS for the loop),
-sampled every 0.1 s: it must not grow with the volume.
+The loop (with as many torch threads as workers, and with one) and dpowder
+run in interleaved rounds, so that the load of a shared machine hits each
+alike; prints the medians in voxels/s, the median of the rounds' ratios, and
+peak memory (the largest worker RSS and the driver's RSS for dpowder, this
+process's RSS for the loop), sampled every 0.1 s: it must not grow with the
+volume.
 """
 
 import argparse
 import os
 import shutil
+import statistics
 import tempfile
 import threading
 import time
@@ -118,48 +123,93 @@ def warm():
     import zarr  # noqa: F401
 
 
-def run(size, client, tmp):
+def cpu_seconds(pids):
+    return sum(sum(psutil.Process(p).cpu_times()[:2]) for p in pids)
+
+
+def timed(fn, pids, *args):
+    """Wall seconds ``fn(*args)`` took, the CPU seconds ``pids`` spent
+    meanwhile (less sensitive to the load of a shared machine), and their
+    peak RSS."""
+    sampler = PeakRSS(pids)
+    cpu = cpu_seconds(pids)
+    start = time.perf_counter()
+    fn(*args)
+    seconds = time.perf_counter() - start
+    return seconds, cpu_seconds(pids) - cpu, sampler.stop()
+
+
+def run(size, client, tmp, repetitions, workers):
+    """``repetitions`` rounds of: the plain loop with as many torch threads
+    as there are workers, the plain loop with one thread, dpowder; medians.
+    Interleaved, so that a load change on a shared machine hits all three."""
     path = os.path.join(tmp, f"in{size}.zarr")
     make_input(path, size)
     voxels = (size - 2 * CONTEXT) ** 3
+    driver = os.getpid()
     worker_pids = list(client.run(os.getpid).values())
     client.run(warm)
-
-    sampler = PeakRSS([os.getpid()])
-    start = time.perf_counter()
-    plain_torch(path, os.path.join(tmp, f"plain{size}.zarr"), size)
-    plain_s = time.perf_counter() - start
-    plain_peak = sampler.stop()[os.getpid()]
-
-    sampler = PeakRSS(worker_pids + [os.getpid()])
-    start = time.perf_counter()
-    dpowder_scan(path, os.path.join(tmp, f"dp{size}.zarr"), size, client)
-    dp_s = time.perf_counter() - start
-    peaks = sampler.stop()
-    equal = np.array_equal(
-        zarr.open_group(os.path.join(tmp, f"plain{size}.zarr"), mode="r")["pred"][:],
-        zarr.open_group(os.path.join(tmp, f"dp{size}.zarr"), mode="r")["pred"][:],
-    )
-    print(f"{size}^3 ({len(block_starts(size)) ** 3} blocks of {OUT}^3):")
-    print(f"  plain torch loop (1 process, {torch.get_num_threads()} threads): {voxels / plain_s / 1e6:8.2f} Mvoxels/s, peak RSS {plain_peak / 2**20:7.0f} MiB")
-    print(f"  dpowder Scan+Predict+ZarrWrite (2 workers):  {voxels / dp_s / 1e6:8.2f} Mvoxels/s, "
-          f"{plain_s / dp_s:.2f}x the loop; peak worker RSS {max(peaks[p] for p in worker_pids) / 2**20:7.0f} MiB, "
-          f"driver {peaks[os.getpid()] / 2**20:7.0f} MiB; same output: {equal}")  # fmt: skip
+    default_threads = torch.get_num_threads()
+    times = {"plain": [], "plain1": [], "dpowder": []}
+    cpu = {"plain1": [], "dpowder": []}
+    peaks = {"plain": 0, "worker": 0, "driver": 0}
+    equal = True
+    for rep in range(repetitions):
+        plain_out = os.path.join(tmp, f"plain{size}.zarr")
+        torch.set_num_threads(workers)
+        seconds, _, peak = timed(plain_torch, [driver], path, plain_out, size)
+        times["plain"].append(seconds)
+        peaks["plain"] = max(peaks["plain"], peak[driver])
+        torch.set_num_threads(1)
+        seconds, cpu_s, _ = timed(plain_torch, [driver], path, os.path.join(tmp, f"plain1_{size}.zarr"), size)
+        times["plain1"].append(seconds)
+        cpu["plain1"].append(cpu_s)
+        torch.set_num_threads(default_threads)
+        dp_out = os.path.join(tmp, f"dp{size}_{rep}.zarr")
+        seconds, cpu_s, peak = timed(dpowder_scan, worker_pids + [driver], path, dp_out, size, client)
+        times["dpowder"].append(seconds)
+        cpu["dpowder"].append(cpu_s)
+        peaks["worker"] = max(peaks["worker"], max(peak[p] for p in worker_pids))
+        peaks["driver"] = max(peaks["driver"], peak[driver])
+        equal &= np.array_equal(
+            zarr.open_group(plain_out, mode="r")["pred"][:], zarr.open_group(dp_out, mode="r")["pred"][:]
+        )
+        shutil.rmtree(dp_out)
     shutil.rmtree(path)
+    median = statistics.median
+    rate = {k: voxels / median(v) / 1e6 for k, v in times.items()}
+    # the baseline is the faster loop of each round (on a loaded machine,
+    # torch's threads can be slower than one); the ratio of each round, so
+    # that slow rounds compare with each other
+    ratios = [min(p, p1) / d for p, p1, d in zip(times["plain"], times["plain1"], times["dpowder"])]
+    cpu_ratio = median(cpu["plain1"]) / median(cpu["dpowder"])
+    ms = {k: 1e3 * median(v) / len(block_starts(size)) ** 3 for k, v in cpu.items()}
+    print(f"{size}^3 ({len(block_starts(size)) ** 3} blocks of {OUT}^3), medians of {repetitions} interleaved rounds:")
+    print(f"  plain torch loop, {workers} threads: {rate['plain']:7.2f} Mvoxels/s, peak RSS {peaks['plain'] / 2**20:5.0f} MiB")
+    print(f"  plain torch loop, 1 thread:  {rate['plain1']:7.2f} Mvoxels/s, {ms['plain1']:5.1f} CPU ms/block")
+    print(f"  dpowder Scan+Predict+ZarrWrite, {workers} workers: {rate['dpowder']:7.2f} Mvoxels/s, "
+          f"{median(ratios):.2f}x the faster loop (rounds: {' '.join(f'{r:.2f}' for r in ratios)}); "
+          f"{ms['dpowder']:5.1f} CPU ms/block (workers and driver), {cpu_ratio:.2f}x the 1-thread loop's efficiency; "
+          f"peak RSS worker {peaks['worker'] / 2**20:5.0f} MiB, driver {peaks['driver'] / 2**20:5.0f} MiB; "
+          f"same output: {equal}")  # fmt: skip
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--large", action="store_true", help="also run 512^3")
+    parser.add_argument("--repetitions", type=int, default=3, help="interleaved rounds per size (default 3)")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     from distributed import Client, LocalCluster
 
     tmp = tempfile.mkdtemp(prefix="dpowder-bench-")
     try:
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40) as cluster:
+        with LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        ) as cluster:
             with Client(cluster, set_as_default=False) as client:
                 for size in [256, 512] if args.large else [256]:
-                    run(size, client, tmp)
+                    run(size, client, tmp, args.repetitions, args.workers)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -3,8 +3,8 @@
 from ..batch import Batch
 from ..blockwise.blocks import BlockGrid, DoneMarkers
 from ..callbacks import TqdmCallback
+from ..engine import blockwise
 from ..errors import BatchRequestError, PipelineConfigError
-from .batch_filter import BatchFilter
 
 ROI_TYPES = ("read_roi", "write_roi")
 
@@ -33,7 +33,7 @@ class DaisyRequests:
         return repr(self.grid.block(index))
 
 
-class DaisyRequestBlocks(BatchFilter):
+class DaisyRequestBlocks(blockwise.BlockwiseFilter):
     """Iteratively requests batches similar to ``reference`` from upstream
     providers, with their ROIs set to blocks distributed as daisy
     distributes them.
@@ -120,8 +120,7 @@ class DaisyRequestBlocks(BatchFilter):
                     f"DaisyRequestBlocks: roi_map maps {key} to {roi_map.get(key)!r}; map every key of the "
                     f"reference to 'read_roi' or 'write_roi'"
                 )
-        if num_workers < 1:
-            raise PipelineConfigError(f"DaisyRequestBlocks: num_workers must be >= 1, got {num_workers}")
+        blockwise.check_num_workers("DaisyRequestBlocks", num_workers)
         self.reference = reference.copy()
         self.roi_map = dict(roi_map)
         self.num_workers = num_workers
@@ -152,22 +151,8 @@ class DaisyRequestBlocks(BatchFilter):
         return read_roi, write_roi
 
     def setup(self):
-        from ..engine.blockwise import LocalClusterHandle
-
-        for key in self.reference.keys():
-            if key not in self.spec:
-                raise PipelineConfigError(
-                    f"{self.describe()}: the reference asks for {key}, which is not provided upstream "
-                    f"(upstream provides {sorted(self.spec.keys())})"
-                )
+        super().setup()
         self.block_read_roi, self.block_write_roi = self._block_rois()
-        self._cluster = LocalClusterHandle()
-
-    def teardown(self):
-        self._cluster.close()
-
-    def runs_on_driver(self):
-        return True
 
     def grid(self):
         """The blocks, as a ``BlockGrid``."""
@@ -188,8 +173,6 @@ class DaisyRequestBlocks(BatchFilter):
 
     def provide(self, request):
         from ..blockwise.task import run_grid
-        from ..engine import blockwise
-        from ..engine.plan import plan
 
         if len(request) > 0:
             raise BatchRequestError(
@@ -203,20 +186,15 @@ class DaisyRequestBlocks(BatchFilter):
                 f"{self.block_write_roi}) fits into the total ROI {grid.total_read_roi} with fit {self.fit!r}"
             )
         requests = DaisyRequests(grid, self.reference, self.roi_map)
-        upstream = self.get_upstream_provider()
-        for index in {0, grid.num_blocks - 1}:
-            try:
-                plan(upstream, requests.request(index))
-            except BatchRequestError as e:
-                e.add_note(f"dpowder: in {self.describe()}, planning block {index} {requests.describe(index)}")
-                raise
+        self.plan_ends(requests)
         markers = DoneMarkers(self.done_marker_dir) if self.done_marker_dir is not None else None
-        job = blockwise.PipelineJob(upstream, requests, keep=False, retries=self.max_retries, markers=markers)
-        executor = blockwise.executor_for(self, self.num_workers, self._cluster)
+        job = blockwise.PipelineJob(
+            self.get_upstream_provider(), requests, keep=False, retries=self.max_retries, markers=markers
+        )
         failures, _ = run_grid(
             job,
             grid,
-            executor,
+            self.executor(),
             markers,
             self.check_function,
             self.block_done_callback,

@@ -5,9 +5,9 @@ import numpy as np
 from ..batch import Batch
 from ..callbacks import ScanCallback, TqdmCallback
 from ..coordinate import Coordinate
+from ..engine import blockwise
 from ..errors import BatchRequestError, PipelineConfigError
 from ..roi import Roi
-from .batch_filter import BatchFilter
 
 __all__ = ["Scan", "ScanCallback"]
 
@@ -23,10 +23,14 @@ class ShiftedRequests:
         self.positions = [np.asarray(p, dtype=np.int64) for p in positions]
         self.shape = tuple(len(p) for p in self.positions)
         self.num_blocks = int(np.prod(self.shape))
+        self._axes = [p.tolist() for p in self.positions]
 
     def shift(self, index):
-        multi = np.unravel_index(index, self.shape, order="F")
-        return Coordinate(int(p[m]) for p, m in zip(self.positions, multi))
+        shift = []
+        for axis in self._axes:
+            index, m = divmod(index, len(axis))
+            shift.append(axis[m])
+        return Coordinate(shift)
 
     def request(self, index):
         shift = self.shift(index)
@@ -41,7 +45,7 @@ class ShiftedRequests:
         return "(" + ", ".join(f"{key}: {spec.roi}" for key, spec in request.items()) + ")"
 
 
-class Scan(BatchFilter):
+class Scan(blockwise.BlockwiseFilter):
     """Iteratively requests batches of size ``reference`` from upstream
     providers in a scanning fashion, until all requested ROIs are covered.
     If the batch request to this node is empty, it will scan the complete
@@ -88,35 +92,19 @@ class Scan(BatchFilter):
     """
 
     def __init__(self, reference, num_workers=1, cache_size=50, progress_callback=None):
-        if num_workers < 1:
-            raise PipelineConfigError(f"Scan: num_workers must be >= 1, got {num_workers}")
+        blockwise.check_num_workers("Scan", num_workers)
         self.reference = reference.copy()
         self.num_workers = num_workers
         self.cache_size = cache_size
         self.progress_callback = TqdmCallback("Scan, blocks processed") if progress_callback is None else progress_callback
 
     def setup(self):
-        from ..engine.blockwise import LocalClusterHandle
-
+        super().setup()
         for key, spec in self.reference.items():
-            if key not in self.spec:
-                raise PipelineConfigError(
-                    f"{self.describe()}: the reference asks for {key}, which is not provided upstream "
-                    f"(upstream provides {sorted(self.spec.keys())})"
-                )
             if spec.roi is None:
                 raise PipelineConfigError(f"{self.describe()}: the reference spec of {key} has no ROI")
-        self._cluster = LocalClusterHandle()
-
-    def teardown(self):
-        self._cluster.close()
-
-    def runs_on_driver(self):
-        return True
 
     def provide(self, request):
-        from ..engine import blockwise
-        from ..engine.plan import plan
         from ..engine.stitch import stitch
 
         empty = len(request) == 0
@@ -130,18 +118,9 @@ class Scan(BatchFilter):
         stride = self._get_stride()
         shift_roi = self._get_shift_roi(scan_spec)
         requests = ShiftedRequests(self.reference, self._axis_shifts(shift_roi, stride))
-        upstream = self.get_upstream_provider()
-        # request errors now, before anything is submitted (the other blocks
-        # are planned where they run)
-        for index in {0, requests.num_blocks - 1}:
-            try:
-                plan(upstream, requests.request(index))
-            except BatchRequestError as e:
-                e.add_note(f"dpowder: in {self.describe()}, planning block {index} {requests.describe(index)}")
-                raise
-
-        executor = blockwise.executor_for(self, self.num_workers, self._cluster)
-        job = blockwise.PipelineJob(upstream, requests, keep=not empty, retries=2)
+        self.plan_ends(requests)
+        executor = self.executor()
+        job = blockwise.PipelineJob(self.get_upstream_provider(), requests, keep=not empty, retries=2)
         located, metas = {}, {}
 
         def on_group_done(future, group, summary):

@@ -11,16 +11,7 @@ from ..errors import BatchRequestError, PipelineConfigError, PipelineSetupError
 from ..keys import ArrayKey
 from ..nodes.batch_filter import BatchFilter
 from ..engine import worker_cache
-
-
-def _require_torch():
-    try:
-        import torch
-    except ImportError as e:
-        raise ImportError(
-            "dpowder.torch.Predict needs PyTorch, which is not installed: pip install dpowder[torch]"
-        ) from e
-    return torch
+from ._common import require_torch
 
 
 def _choose_device(torch, device):
@@ -100,7 +91,7 @@ class Predict(BatchFilter):
     """
 
     def __init__(self, model, inputs, outputs, array_specs=None, checkpoint=None, device="cuda", spawn_subprocess=False):
-        torch = _require_torch()
+        torch = require_torch("Predict")
         if not isinstance(model, torch.nn.Module):
             raise PipelineConfigError(f"Predict: model must be a torch.nn.Module, got {type(model).__name__}")
         for name, mapping in (("inputs", inputs), ("outputs", outputs)):
@@ -170,7 +161,7 @@ class Predict(BatchFilter):
         """The model, ready on its device: once per process."""
 
         def prepare():
-            torch = _require_torch()
+            torch = require_torch("Predict")
             if worker_cache.in_worker():
                 torch.set_num_threads(int(os.environ.get("DPOWDER_TORCH_THREADS", "1")))
             device = _choose_device(torch, self.device)
@@ -195,7 +186,7 @@ class Predict(BatchFilter):
         return worker_cache.get_or_create(self._cache_key(), prepare)
 
     def process(self, batch, request):
-        torch = _require_torch()
+        torch = require_torch("Predict")
         model, device, hooks = self._prepared_model()
         args, kwargs = [], {}
         for name, key in sorted(self.inputs.items(), key=lambda kv: (isinstance(kv[0], str), str(kv[0]))):

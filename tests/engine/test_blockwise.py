@@ -1,6 +1,7 @@
-"""The blockwise engine: 10^5 blocks in flat driver memory, retries, a
-block that keeps failing reported at the end while the others finish,
-per-block timeouts, and a worker killed mid-run losing nothing."""
+"""The blockwise engine: 10^5 blocks in flat driver memory, group sizes,
+retries, a block that keeps failing reported at the end while the others
+finish, per-block timeouts, a worker killed mid-run losing nothing, and
+workers' allocators tuned for blocks."""
 
 import os
 import signal
@@ -184,3 +185,50 @@ def test_killing_a_worker_halfway_loses_no_block(tmp_path):
                 pipeline.request_batch(gp.BatchRequest())
     assert callback.killed_at is not None and callback.killed_at < 64
     np.testing.assert_array_equal(zarr.open(store, mode="r")["pred"][:], whole)
+
+
+def test_groups_are_single_blocks_until_a_block_time_is_known():
+    assert blockwise.group_size(1000, None, 16) == 1
+
+
+def test_group_takes_its_share_of_the_remaining_blocks_within_the_task_time_bounds():
+    # 10 ms blocks: a task holds 0.05 s (5 blocks) to 0.5 s (50 blocks) of work
+    assert blockwise.group_size(4000, 0.01, 16) == 50
+    assert blockwise.group_size(480, 0.01, 16) == 30  # 480 / 16 in flight
+    assert blockwise.group_size(40, 0.01, 16) == 5
+    assert blockwise.group_size(3, 0.01, 16) == 3
+    # blocks slower than the target: one per task
+    assert blockwise.group_size(4000, 2.0, 16) == 1
+    assert blockwise.group_size(10**6, 1e-7, 16) == blockwise.MAX_GROUP
+
+
+def test_allocator_is_tuned_once_and_only_where_the_trim_threshold_was_fixed(monkeypatch):
+    monkeypatch.setattr(blockwise, "_allocator_tuned", None)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    assert blockwise.tune_allocator() is False
+    assert blockwise.tune_allocator() is None  # once per process
+    monkeypatch.setattr(blockwise, "_allocator_tuned", None)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    monkeypatch.setenv("DPOWDER_MALLOC_TUNING", "0")
+    assert blockwise.tune_allocator() is False
+    monkeypatch.setattr(blockwise, "_allocator_tuned", None)
+    monkeypatch.delenv("DPOWDER_MALLOC_TUNING")
+    assert blockwise.tune_allocator() is True  # linux, glibc
+
+
+def _worker_allocator():
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), blockwise._allocator_tuned
+
+
+def test_dask_workers_that_ran_blocks_have_their_allocator_tuned(cluster_client):
+    data = np.arange(32, dtype=np.float32)
+    source = gp.ArraySource(RAW, gp.Array(data, gp.ArraySpec(roi=gp.Roi((0,), (32,)), voxel_size=(1,))))
+    reference = gp.BatchRequest({RAW: gp.ArraySpec(roi=gp.Roi((0,), (4,)))})
+    pipeline = source + gp.Scan(reference, progress_callback=ScanCallback())
+    with gp.build(pipeline, scheduler=cluster_client):
+        pipeline.request_batch(gp.BatchRequest())
+    states = list(cluster_client.run(_worker_allocator).values())
+    # the nanny fixed the trim threshold; a worker that ran blocks tuned it
+    # (None: a worker that ran none)
+    assert all(env is not None for env, _ in states)
+    assert True in [tuned for _, tuned in states] and all(tuned in (True, None) for _, tuned in states)
