@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 import dpowder as gp
-from dpowder.engine.plan import FILTER, SOURCE, plan
+from dpowder.engine.plan import plan
 
 
 class AddOne(gp.BatchFilter):

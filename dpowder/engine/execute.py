@@ -15,7 +15,7 @@ import dask
 from dask.delayed import Delayed
 
 from ..profiling import ProfilingStats
-from . import tasks
+from . import allocator, tasks
 from ..batch_request import BatchRequest
 from ..errors import PipelineRequestError
 from .plan import DRIVER, FILTER, INLINE, MULTI, SOURCE, Work, plan
@@ -177,6 +177,7 @@ def _lower_fused(root, stats):
 def run_fused(structure, *nodes):
     """Task body of a fused plan: run its steps in this process with this
     worker's node objects (the same task functions as unfused)."""
+    allocator.tune_allocator()
 
     def run(skeleton):
         kind, work, index, upstream = skeleton

@@ -14,7 +14,7 @@ import pytest
 import dpowder as gp
 from dpowder.blockwise import Task, run_blockwise
 from dpowder.callbacks import ScanCallback
-from dpowder.engine import blockwise
+from dpowder.engine import allocator, blockwise
 
 RAW = gp.ArrayKey("RAW")
 COUNT = np.zeros(317 * 317, dtype=np.int64)
@@ -203,21 +203,21 @@ def test_group_takes_its_share_of_the_remaining_blocks_within_the_task_time_boun
 
 
 def test_allocator_is_tuned_once_and_only_where_the_trim_threshold_was_fixed(monkeypatch):
-    monkeypatch.setattr(blockwise, "_allocator_tuned", None)
+    monkeypatch.setattr(allocator, "_allocator_tuned", None)
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
-    assert blockwise.tune_allocator() is False
-    assert blockwise.tune_allocator() is None  # once per process
-    monkeypatch.setattr(blockwise, "_allocator_tuned", None)
+    assert allocator.tune_allocator() is False
+    assert allocator.tune_allocator() is None  # once per process
+    monkeypatch.setattr(allocator, "_allocator_tuned", None)
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     monkeypatch.setenv("DPOWDER_MALLOC_TUNING", "0")
-    assert blockwise.tune_allocator() is False
-    monkeypatch.setattr(blockwise, "_allocator_tuned", None)
+    assert allocator.tune_allocator() is False
+    monkeypatch.setattr(allocator, "_allocator_tuned", None)
     monkeypatch.delenv("DPOWDER_MALLOC_TUNING")
-    assert blockwise.tune_allocator() is True  # linux, glibc
+    assert allocator.tune_allocator() is True  # linux, glibc
 
 
 def _worker_allocator():
-    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), blockwise._allocator_tuned
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), allocator._allocator_tuned
 
 
 def test_dask_workers_that_ran_blocks_have_their_allocator_tuned(cluster_client):

@@ -66,8 +66,7 @@ def test_same_seed_same_batch_under_every_scheduler(cluster_client):
 
 def test_identical_nodes_at_different_places_draw_differently():
     with gp.build(make_pipeline()) as p:
-        batch = p.request_batch(request(5))
-    first, last = p.output, None
+        p.request_batch(request(5))
     node = p
     scales = []
     while node.children:
