@@ -13,6 +13,7 @@ go to ``output/train_report.json``.
 import logging
 import os
 import shutil
+import sys
 import time
 
 import torch
@@ -77,12 +78,14 @@ def main():
             Client(cluster) as client, gp.build(pipeline, scheduler=client):
         start_iteration = train.iteration
         start = time.perf_counter()
-        bar = tqdm(range(start_iteration, n), desc="train", unit="it", mininterval=1.0)
+        # a live bar on a terminal, a line every 30 s in a log
+        interval = 1.0 if sys.stderr.isatty() else 30.0
+        bar = tqdm(range(start_iteration, n), desc="train", unit="it", mininterval=interval, maxinterval=interval)
         for _ in bar:
             batch = pipeline.request_batch(request)
             losses.append(batch.loss)
             stats = train.stream_stats
-            bar.set_postfix(loss=f"{batch.loss:.4f}", waited=f"{100 * stats.wait_fraction():.0f}%")
+            bar.set_postfix(loss=f"{batch.loss:.4f}", waited=f"{100 * stats.wait_fraction():.0f}%", refresh=False)
         seconds = time.perf_counter() - start
         stats = train.stream_stats
         summary = stats.summary() if stats is not None else "no new iterations"
