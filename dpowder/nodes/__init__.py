@@ -64,6 +64,8 @@ from .daisy_request_blocks import DaisyRequestBlocks
 # -- training, performance (issue 7) ------------------------------------------------
 from .precache import PreCache
 from .print_profiling_stats import PrintProfilingStats
+from .generic_train import GenericTrain
+from .generic_predict import GenericPredict
 
 # -- compatibility (issue 8) ---------------------------------------------------------
 from .elastic_augment import ElasticAugment

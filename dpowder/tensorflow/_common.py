@@ -7,15 +7,12 @@ not be installed and tested where dpowder is developed, and untested
 session code would be worse than a clear error.
 """
 
+from ..framework_common import require_framework
+
 
 def require_tensorflow(node_name):
     """Raise an error saying what to install, or that the node is missing."""
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError as e:
-        raise ImportError(
-            f"dpowder.tensorflow.{node_name} needs TensorFlow, which is not installed: pip install tensorflow"
-        ) from e
+    require_framework("tensorflow", node_name)
     raise NotImplementedError(
         f"dpowder.tensorflow.{node_name} is not implemented yet (TensorFlow is installed, but dpowder's "
         f"meta-graph nodes are not written); use dpowder.torch or dpowder.jax"

@@ -1,28 +1,13 @@
-"""What the training nodes share: importing torch only when a node is made,
-choosing the device, finding checkpoints, and placing outputs (the last two
-are framework-free and used by the jax nodes too)."""
+"""What the torch nodes share beyond ``dpowder.framework_common``: the
+device, and the model's arguments as tensors."""
 
-import glob
 import logging
-import re
 
-from ..coordinate import Coordinate
-from ..errors import BatchRequestError
-from ..roi import Roi
+import numpy as np
+
+from ..errors import PipelineConfigError
 
 logger = logging.getLogger(__name__)
-
-
-def require_torch(node_name):
-    """``torch``, or an ``ImportError`` that says how to install it."""
-    try:
-        import torch
-    except ImportError as e:
-        raise ImportError(
-            f"dpowder.torch.{node_name} needs PyTorch, which is not installed: "
-            f"pip install dpowder[torch]"
-        ) from e
-    return torch
 
 
 def resolve_device(torch, device):
@@ -35,48 +20,20 @@ def resolve_device(torch, device):
     return device
 
 
-def checkpoint_name(basename, iteration):
-    """gunpowder's checkpoint file name."""
-    return f"{basename}_checkpoint_{iteration}"
-
-
-def latest_checkpoint(basename):
-    """``(path, iteration)`` of the newest checkpoint of ``basename``, or
-    ``(None, 0)``."""
-    pattern = re.compile(re.escape(basename) + r"_checkpoint_(\d+)$")
-    found = []
-    for path in glob.glob(glob.escape(basename) + "_checkpoint_*"):
-        match = pattern.match(path)
-        if match:
-            found.append((int(match.group(1)), path))
-    if not found:
-        return None, 0
-    iteration, path = max(found)
-    return path, iteration
-
-
-def output_roi(node, key, data_shape, voxel_size, input_rois, request, array_specs):
-    """Where output ``key`` of a network lies (world units): the requested
-    ROI, else the ROI of its ``array_specs`` entry, else centred on the union
-    of ``input_rois`` and snapped to the voxel grid. Its shape must be the
-    network's output shape (the last ``len(voxel_size)`` axes of
-    ``data_shape``), else ``BatchRequestError``."""
-    if voxel_size is None:
-        return None
-    shape = Coordinate(tuple(data_shape)[-len(voxel_size):]) * voxel_size
-    if key in request and request[key].roi is not None:
-        roi, origin = request[key].roi, "requested"
-    elif key in array_specs and array_specs[key].roi is not None:
-        roi, origin = array_specs[key].roi, "given in array_specs"
-    else:
-        total = input_rois[0]
-        for r in input_rois[1:]:
-            total = total.union(r)
-        return Roi((total.center - shape / 2) // voxel_size * voxel_size, shape)
-    if roi.shape != shape:
-        raise BatchRequestError(
-            f"{node.describe()}: the model's output for {key} has shape {tuple(data_shape)}, i.e. "
-            f"{shape} in world units at voxel size {voxel_size}, but the ROI {origin} for {key} is "
-            f"{roi} (shape {roi.shape}); make the two agree"
+def arguments(node, torch, named, device):
+    """``(args, kwargs)`` of the model for ``named`` (name or position ->
+    value of an input, see ``ModelNode._value``), as tensors on ``device``;
+    tensors (e.g. the model's outputs fed to a loss) are taken as they are.
+    Positions must be numbered 0, 1, ..."""
+    tensors = {
+        name: value
+        if isinstance(value, torch.Tensor)
+        else torch.as_tensor(np.ascontiguousarray(np.asarray(value)), device=device)
+        for name, value in named.items()
+    }
+    positions = sorted(k for k in tensors if isinstance(k, int))
+    if positions != list(range(len(positions))):
+        raise PipelineConfigError(
+            f"{node.describe()}: positional arguments must be numbered 0, 1, ...; got {positions}"
         )
-    return roi
+    return [tensors[i] for i in positions], {k: v for k, v in tensors.items() if isinstance(k, str)}

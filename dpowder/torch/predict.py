@@ -2,16 +2,10 @@
 
 import os
 
-import numpy as np
-
-from ..array import Array
-from ..array_spec import ArraySpec
-from ..batch_request import BatchRequest
-from ..errors import BatchRequestError, PipelineConfigError, PipelineSetupError
-from ..keys import ArrayKey
-from ..nodes.batch_filter import BatchFilter
 from ..engine import worker_cache
-from ._common import require_torch
+from ..errors import PipelineConfigError
+from ..nodes.generic_predict import GenericPredict
+from ._common import arguments
 
 
 def _choose_device(torch, device):
@@ -33,7 +27,7 @@ def _choose_device(torch, device):
     return torch.device(device)
 
 
-class Predict(BatchFilter):
+class Predict(GenericPredict):
     """Torch implementation of ``gunpowder.nodes.Predict``.
 
     The model is prepared (checkpoint loaded, moved to the device, put in
@@ -90,78 +84,26 @@ class Predict(BatchFilter):
             the calling process when the pipeline runs in-process.
     """
 
+    framework = "torch"
+
     def __init__(self, model, inputs, outputs, array_specs=None, checkpoint=None, device="cuda", spawn_subprocess=False):
-        torch = require_torch("Predict")
+        torch = self._require()
+        super().__init__(inputs, outputs, array_specs, checkpoint, spawn_subprocess)
         if not isinstance(model, torch.nn.Module):
-            raise PipelineConfigError(f"Predict: model must be a torch.nn.Module, got {type(model).__name__}")
-        for name, mapping in (("inputs", inputs), ("outputs", outputs)):
-            if not isinstance(mapping, dict) or not mapping:
-                raise PipelineConfigError(f"Predict: {name} must be a non-empty dict of name or position -> ArrayKey")
+            raise PipelineConfigError(f"{self._label()}: model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.inputs = dict(inputs)
-        self.outputs = dict(outputs)
-        self.array_specs = dict(array_specs or {})
-        self.checkpoint = checkpoint
         self.device = device
-        self.spawn_subprocess = spawn_subprocess
-
-    def setup(self):
-        common_voxel_size = None
-        for key in self.inputs.values():
-            if not isinstance(key, ArrayKey):
-                continue
-            if key not in self.spec:
-                raise PipelineSetupError(
-                    f"{self.describe()}: input {key} is not provided upstream (upstream provides {sorted(self.spec.keys())})"
-                )
-            if self.spec[key].nonspatial:
-                continue
-            voxel_size = self.spec[key].voxel_size
-            if common_voxel_size is None:
-                common_voxel_size = voxel_size
-            elif voxel_size != common_voxel_size:
-                common_voxel_size = None
-                break
-        for key in self.outputs.values():
-            spec = self.array_specs[key].copy() if key in self.array_specs else ArraySpec()
-            if spec.voxel_size is None and not spec.nonspatial:
-                if common_voxel_size is None:
-                    raise PipelineSetupError(
-                        f"{self.describe()}: the inputs have no common voxel size and array_specs gives none for "
-                        f"output {key}; give array_specs[{key}] = ArraySpec(voxel_size=...)"
-                    )
-                spec.voxel_size = common_voxel_size
-            if spec.interpolatable is None:
-                spec.interpolatable = False
-            self.provides(key, spec)
-        if self.checkpoint is not None and not os.path.exists(self.checkpoint):
-            raise PipelineSetupError(f"{self.describe()}: checkpoint {self.checkpoint!r} does not exist")
-
-    def prepare(self, request):
-        deps = BatchRequest()
-        for key in self.inputs.values():
-            if key not in request:
-                raise BatchRequestError(
-                    f"{self.describe()}: input {key} must be requested together with the outputs "
-                    f"{sorted(self.outputs.values())} (request it with the network's input shape)"
-                )
-            deps[key] = request[key].copy()
-        return deps
 
     def dp_worker_resources(self):
         """One GPU per worker (dask worker resource ``GPU``) when predicting
         on CUDA."""
         return {"GPU": 1} if str(self.device).startswith("cuda") else {}
 
-    def _cache_key(self):
-        d = self.__dict__
-        return ("torch.Predict", d.get("_dp_build"), d.get("_dp_uid", id(self)), self.checkpoint, str(self.device))
-
     def _prepared_model(self):
         """The model, ready on its device: once per process."""
 
         def prepare():
-            torch = require_torch("Predict")
+            torch = self._require()
             if worker_cache.in_worker():
                 torch.set_num_threads(int(os.environ.get("DPOWDER_TORCH_THREADS", "1")))
             device = _choose_device(torch, self.device)
@@ -183,46 +125,22 @@ class Predict(BatchFilter):
                     module.register_forward_hook(lambda m, i, o, name=name: hooks.__setitem__(name, o))
             return model, device, hooks
 
-        return worker_cache.get_or_create(self._cache_key(), prepare)
+        return self._once_per_process(prepare, str(self.device))
 
-    def process(self, batch, request):
-        torch = require_torch("Predict")
+    def predict(self, batch, request):
+        torch = self._require()
         model, device, hooks = self._prepared_model()
-        args, kwargs = [], {}
-        for name, key in sorted(self.inputs.items(), key=lambda kv: (isinstance(kv[0], str), str(kv[0]))):
-            data = batch[key].data if isinstance(key, ArrayKey) else key
-            tensor = torch.as_tensor(np.ascontiguousarray(data), device=device) if isinstance(key, ArrayKey) else data
-            if isinstance(name, int):
-                args.append(tensor)
-            else:
-                kwargs[name] = tensor
+        inputs = {name: self._value(key, batch) for name, key in self.inputs.items()}
+        args, kwargs = arguments(self, torch, inputs, device)
         with torch.inference_mode():
             result = model(*args, **kwargs)
-            results = result if isinstance(result, tuple) else (result,)
-            for name, key in self.outputs.items():
-                if key not in request:
-                    continue
-                if isinstance(name, int):
-                    tensor = results[name]
-                elif name in hooks:
-                    tensor = hooks[name]
-                else:
-                    tensor = getattr(model, name)
-                batch[key] = self._to_array(key, tensor.detach().cpu().numpy(), request)
-        return batch
-
-    def _to_array(self, key, data, request):
-        spec = self.spec[key].copy()
-        spec.roi = request[key].roi
-        if spec.roi is not None and spec.voxel_size is not None:
-            expected = tuple(spec.roi.shape / spec.voxel_size)
-            if data.ndim < len(expected) or tuple(data.shape[-len(expected):]) != expected:
-                raise BatchRequestError(
-                    f"{self.describe()}: the model's output for {key} has shape {data.shape}, but {key} was "
-                    f"requested with ROI {spec.roi} and voxel size {spec.voxel_size}, i.e. spatial shape "
-                    f"{expected}; request {key} with the network's output shape"
-                )
-        if spec.dtype is not None and np.dtype(spec.dtype) != data.dtype:
-            data = data.astype(spec.dtype)
-        spec.dtype = data.dtype
-        return Array(data, spec)
+        results = dict(enumerate(result if isinstance(result, tuple) else (result,)))
+        results.update(hooks)
+        for name in self.outputs:
+            if isinstance(name, str) and name not in results and hasattr(model, name):
+                results[name] = getattr(model, name)  # an attribute the forward pass set
+        return {
+            name: results[name].detach().cpu().numpy()
+            for name, key in self.outputs.items()
+            if key in request and name in results
+        }

@@ -2,45 +2,30 @@
 fed by a stream of batches made ahead on the dask cluster."""
 
 import logging
-import os
-import time
 
-import numpy as np
-
-from ..array import Array
-from ..array_spec import ArraySpec
-from ..batch_request import BatchRequest
-from ..errors import BatchFilterError, BatchRequestError, PipelineConfigError, PipelineSetupError
+from ..errors import BatchFilterError, PipelineConfigError, PipelineSetupError
 from ..keys import ArrayKey
-from ..nodes.batch_filter import BatchFilter
-from ..profiling import Timing
-from ._common import checkpoint_name, latest_checkpoint, output_roi, require_torch, resolve_device
+from ..nodes.generic_train import GenericTrain, TrainState
+from ._common import arguments, resolve_device
 
 logger = logging.getLogger(__name__)
 
 
-class _Consumer:
-    """Training state that outlives the per-request copies of the node."""
-
+class _TorchState(TrainState):
     def __init__(self):
-        self.iteration = 0
-        self.feed = None
-        self.writer = None
+        super().__init__()
         self.hooks = []
         self.layers = {}
 
 
-class Train(BatchFilter):
+class Train(GenericTrain):
     """Torch implementation of ``gunpowder.nodes.GenericTrain``.
 
-    Training runs in the calling process (where the GPU is); the pipeline
-    upstream of this node is planned and submitted ahead for the next
-    iterations to the dask cluster (see ``dpowder.engine.stream``), so that
-    batches are ready when the model wants them. The user's loop stays
-    gunpowder's: ``with build(p): for i in range(n): p.request_batch(r)``.
-    The i-th training batch is made with a seed derived from the request's
-    seed and i, so the same seed gives the same batches whatever the number
-    of workers, and a resumed run continues the same sequence.
+    Training runs in the calling process, fed by batches made ahead on the
+    dask cluster, seeded per iteration (see ``GenericTrain``). The user's
+    loop stays gunpowder's: ``with build(p): for i in range(n):
+    p.request_batch(r)``. Checkpoints hold the model's and the optimizer's
+    state dicts.
 
     Args:
 
@@ -94,6 +79,9 @@ class Train(BatchFilter):
             ``"cuda"`` falls back to the CPU where CUDA is not available.
     """
 
+    framework = "torch"
+    state_type = _TorchState
+
     def __init__(
         self,
         model,
@@ -111,130 +99,52 @@ class Train(BatchFilter):
         spawn_subprocess=False,
         device="cuda",
     ):
-        torch = require_torch("Train")
-        for name, value in (("inputs", inputs), ("outputs", outputs), ("loss_inputs", loss_inputs), ("gradients", gradients)):
-            if not isinstance(value, dict):
-                raise PipelineConfigError(f"Train: {name} must be a dict, got {type(value).__name__}")
+        torch = self._require()
+        super().__init__(
+            inputs, outputs, gradients, array_specs, checkpoint_basename, save_every, None, log_dir, log_every,
+            spawn_subprocess, loss_inputs=loss_inputs,
+        )  # fmt: skip
         if not isinstance(model, torch.nn.Module):
-            raise PipelineConfigError(f"Train: model must be a torch.nn.Module, got {type(model).__name__}")
-        if int(save_every) < 1 or int(log_every) < 1:
-            raise PipelineConfigError(f"Train: save_every ({save_every}) and log_every ({log_every}) must be >= 1")
+            raise PipelineConfigError(f"{self._label()}: model must be a torch.nn.Module, got {type(model).__name__}")
         if not model.training:
             logger.warning("Model is in evaluation mode during training. Consider using model.train()")
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
-        self.inputs = dict(inputs)
-        self.outputs = dict(outputs)
         self.loss_inputs = dict(loss_inputs)
-        self.gradients = dict(gradients)
-        self.array_specs = {} if array_specs is None else dict(array_specs)
-        self.checkpoint_basename = checkpoint_basename
-        self.save_every = int(save_every)
-        self.log_dir = log_dir
-        self.log_every = int(log_every)
-        self.spawn_subprocess = spawn_subprocess
         self.device = resolve_device(torch, device)
-        self._consumer = _Consumer()
 
-    # -- driver-side consumer ---------------------------------------------------
+    def _read_keys(self):
+        produced = self._produced()
+        loss_inputs = [
+            ("loss input", name, key)
+            for name, key in self.loss_inputs.items()
+            if isinstance(key, ArrayKey) and key not in produced
+        ]
+        return super()._read_keys() + loss_inputs
 
-    def runs_on_driver(self):
-        return True
-
-    @property
-    def iteration(self):
-        """The number of training iterations done (including resumed ones)."""
-        return self._consumer.iteration
-
-    @property
-    def stream_stats(self):
-        """The ``StreamStats`` of the batches feeding this node (rates, time
-        waited), or ``None`` before the first iteration."""
-        feed = self._consumer.feed
-        return None if feed is None else feed.stats
-
-    def _data_keys(self):
-        """Array keys read from the batch: inputs and the loss inputs that
-        are not outputs of the model."""
-        produced = set(self.outputs.values()) | set(self.gradients.values())
-        keys = []
-        for key in list(self.inputs.values()) + list(self.loss_inputs.values()):
-            if isinstance(key, ArrayKey) and key not in produced and key not in keys:
-                keys.append(key)
-        return keys
-
-    def setup(self):
-        provided = sorted(self.spec.keys())
-        produced = set(self.outputs.values()) | set(self.gradients.values())
-        for role, mapping in (("input", self.inputs), ("loss input", self.loss_inputs)):
-            for name, key in mapping.items():
-                if isinstance(key, ArrayKey) and key not in produced and key not in self.spec:
-                    raise PipelineSetupError(
-                        f"{self.describe()}: {role} {name!r} is {key}, which no node upstream "
-                        f"provides and which is not an output of the model; upstream provides {provided}"
-                    )
+    def start(self):
+        torch = self._require()
         submodules = dict(self.model.named_modules())
-        for role, mapping in (("output", self.outputs), ("gradient", self.gradients)):
+        for role, mapping in self._result_mappings():
             for name in mapping:
+                if not isinstance(name, (str, int)):
+                    raise PipelineSetupError(f"{self.describe()}: {role} names must be strings or ints, got {name!r}")
                 if isinstance(name, str) and name not in submodules:
                     raise PipelineSetupError(
                         f"{self.describe()}: {role} {name!r} ({mapping[name]}) names no submodule of "
                         f"{type(self.model).__name__}; its submodules are {sorted(n for n in submodules if n)}"
                     )
-                if not isinstance(name, (str, int)):
-                    raise PipelineSetupError(f"{self.describe()}: {role} names must be strings or ints, got {name!r}")
-
-        voxel_sizes = {self.spec[k].voxel_size for k in self.inputs.values() if isinstance(k, ArrayKey) and k in self.spec}
-        common = voxel_sizes.pop() if len(voxel_sizes) == 1 else None
-        for key in list(self.outputs.values()) + list(self.gradients.values()):
-            spec = self.array_specs[key].copy() if key in self.array_specs else ArraySpec()
-            if spec.voxel_size is None and not spec.nonspatial:
-                if common is None:
-                    raise PipelineSetupError(
-                        f"{self.describe()}: the inputs have no common voxel size and no ArraySpec "
-                        f"with a voxel_size is given for {key} in array_specs"
-                    )
-                spec.voxel_size = common
-            if spec.interpolatable is None:
-                spec.interpolatable = False
-            spec.roi = None
-            self.provides(key, spec)
-        self._start()
-
-    def _start(self):
-        torch = require_torch("Train")
-        consumer = self._consumer
         self.model.to(self.device)
         if isinstance(self.loss, torch.nn.Module):
             self.loss.to(self.device)
-        for hook in consumer.hooks:
-            hook.remove()
-        consumer.hooks = []
-        modules = dict(self.model.named_modules())
-        for name in list(self.outputs) + list(self.gradients):
-            if isinstance(name, str):
-                consumer.hooks.append(modules[name].register_forward_hook(self._hook(name)))
-
-        checkpoint, consumer.iteration = latest_checkpoint(self.checkpoint_basename)
-        if checkpoint is not None:
-            logger.info("Resuming training from iteration %d, loading %s", consumer.iteration, checkpoint)
-            state = torch.load(checkpoint, map_location=self.device, weights_only=False)
-            self.model.load_state_dict(state["model_state_dict"])
-            self.optimizer.load_state_dict(state["optimizer_state_dict"])
-        else:
-            logger.info("Starting training from scratch")
+        self.stop()
+        state = self._consumer
+        for _, mapping in self._result_mappings():
+            for name in mapping:
+                if isinstance(name, str):
+                    state.hooks.append(submodules[name].register_forward_hook(self._hook(name)))
         logger.info("Using device %s", self.device)
-
-        if self.log_dir is not None and consumer.writer is None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError as e:
-                raise PipelineSetupError(
-                    f"{self.describe()}: log_dir={self.log_dir!r} asks for TensorBoard summaries, which "
-                    f"need the tensorboard package: pip install tensorboard"
-                ) from e
-            consumer.writer = SummaryWriter(self.log_dir)
 
     def _hook(self, name):
         layers = self._consumer.layers
@@ -244,75 +154,32 @@ class Train(BatchFilter):
 
         return save_layer
 
-    def teardown(self):
-        consumer = self._consumer
-        if consumer.feed is not None:
-            consumer.feed.close()
-            consumer.feed = None
-        if consumer.writer is not None:
-            consumer.writer.close()
-            consumer.writer = None
-        for hook in consumer.hooks:
+    def stop(self):
+        state = self._consumer
+        for hook in state.hooks:
             hook.remove()
-        consumer.hooks = []
+        state.hooks = []
 
-    # -- the request ---------------------------------------------------------------
+    def load_checkpoint(self, path):
+        torch = self._require()
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model_state_dict"])
+        self.optimizer.load_state_dict(state["optimizer_state_dict"])
 
-    def prepare(self, request):
-        deps = BatchRequest()
-        for key in self._data_keys():
-            if key not in request:
-                raise BatchRequestError(
-                    f"{self.describe()} needs {key} to train, but the request does not contain it; "
-                    f"request {key} with the ROI the model reads (requested: {sorted(request.keys())})"
-                )
-            deps[key] = request[key].copy()
-        return deps
-
-    def provide(self, request):
-        from ..engine.stream import Feed, filter_through
-
-        consumer = self._consumer
-        if consumer.feed is None:
-            consumer.feed = Feed(self, self.get_upstream_provider())
-        return filter_through(self, request, lambda r: consumer.feed.get(r, start_index=consumer.iteration))
-
-    def process(self, batch, request):
-        timing = Timing(self, "process")
-        timing.start()
-        start = time.perf_counter()
-        self.train_step(batch, request)
-        timing.stop()
-        batch.profiling_stats.add(timing)
-        logger.info(
-            "Train process: iteration=%d loss=%.6f time=%.3f",
-            batch.iteration,
-            batch.loss,
-            time.perf_counter() - start,
+    def save_checkpoint(self, path):
+        torch = self._require()
+        torch.save(
+            {"model_state_dict": self.model.state_dict(), "optimizer_state_dict": self.optimizer.state_dict()}, path
         )
 
-    # -- one iteration -------------------------------------------------------------
-
-    def _value(self, key, batch):
-        if isinstance(key, ArrayKey):
-            return batch[key].data
-        if isinstance(key, np.ndarray):
-            return key
-        if isinstance(key, str):
-            return getattr(batch, key)
-        raise PipelineConfigError(f"{self.describe()}: cannot give {key!r} to the network")
-
-    def _tensor(self, value):
-        torch = require_torch("Train")
-        return torch.as_tensor(np.ascontiguousarray(np.asarray(value)), device=self.device)
-
     def train_step(self, batch, request):
-        torch = require_torch("Train")
-        consumer = self._consumer
-        args, kwargs = _split({name: self._tensor(self._value(key, batch)) for name, key in self.inputs.items()})
+        torch = self._require()
+        state = self._consumer
+        inputs = {name: self._value(key, batch) for name, key in self.inputs.items()}
+        args, kwargs = arguments(self, torch, inputs, self.device)
 
         self.optimizer.zero_grad()
-        consumer.layers.clear()
+        state.layers.clear()
         model_outputs = self.model(*args, **kwargs)
         if isinstance(model_outputs, tuple):
             outputs = dict(enumerate(model_outputs))
@@ -323,70 +190,32 @@ class Train(BatchFilter):
                 f"{self.describe()}: the model returned a {type(model_outputs).__name__}; Train supports "
                 f"a torch.Tensor or a tuple of them from forward()"
             )
-        outputs.update(consumer.layers)
+        outputs.update(state.layers)
 
         # every check happens before the optimizer steps
-        for role, mapping in (("output", self.outputs), ("gradient", self.gradients)):
-            for name, key in mapping.items():
-                if name not in outputs:
-                    raise BatchRequestError(
-                        f"{self.describe()}: {role} {name!r} ({key}) is not an output of "
-                        f"{type(self.model).__name__}, which returned {len(model_outputs) if isinstance(model_outputs, tuple) else 1} tensor(s)"
-                    )
-        rois = {
-            key: self._output_roi(key, outputs[name], batch, request)
-            for mapping in (self.outputs, self.gradients)
+        source = type(self.model).__name__
+        tensors = {
+            key: self._result(outputs, role, name, key, source)
+            for role, mapping in self._result_mappings()
             for name, key in mapping.items()
-            if key in request or (key in self.array_specs and self.array_specs[key].roi is not None)
         }
+        rois = self._output_rois({key: tensor.shape for key, tensor in tensors.items()}, batch, request)
 
-        by_key = {key: outputs[name] for name, key in self.outputs.items()}
         loss_values = {
-            name: by_key[key] if key in by_key else self._tensor(self._value(key, batch))
+            name: tensors[key] if key in self.outputs.values() else self._value(key, batch)
             for name, key in self.loss_inputs.items()
         }
-        loss_args, loss_kwargs = _split(loss_values)
-        for name, key in self.gradients.items():
+        loss_args, loss_kwargs = arguments(self, torch, loss_values, self.device)
+        for key in self.gradients.values():
             if key in request:
-                outputs[name].retain_grad()
+                tensors[key].retain_grad()
         loss = self.loss(*loss_args, **loss_kwargs)
         loss.backward()
         self.optimizer.step()
 
         for mapping, gradient in ((self.outputs, False), (self.gradients, True)):
-            for name, key in mapping.items():
-                if key not in request:
-                    continue
-                tensor = outputs[name].grad if gradient else outputs[name]
-                data = tensor.detach().cpu().numpy()
-                spec = self.spec[key].copy()
-                spec.roi = rois[key]
-                spec.dtype = data.dtype
-                batch.arrays[key] = Array(data, spec)
-
-        batch.loss = float(loss.detach().cpu())
-        consumer.iteration += 1
-        batch.iteration = consumer.iteration
-
-        if batch.iteration % self.save_every == 0:
-            name = checkpoint_name(self.checkpoint_basename, batch.iteration)
-            logger.info("Creating checkpoint %s", name)
-            os.makedirs(os.path.dirname(os.path.abspath(name)), exist_ok=True)
-            torch.save(
-                {"model_state_dict": self.model.state_dict(), "optimizer_state_dict": self.optimizer.state_dict()},
-                name,
-            )
-        if consumer.writer is not None and batch.iteration % self.log_every == 0:
-            consumer.writer.add_scalar("loss", batch.loss, batch.iteration)
-
-    def _output_roi(self, key, tensor, batch, request):
-        inputs = [batch[k].spec.roi for k in self.inputs.values() if isinstance(k, ArrayKey)]
-        return output_roi(self, key, tensor.shape, self.spec[key].voxel_size, inputs, request, self.array_specs)
-
-
-def _split(named):
-    """Positional (int keys, in order) and keyword (str keys) arguments."""
-    positions = sorted(k for k in named if isinstance(k, int))
-    if positions != list(range(len(positions))):
-        raise PipelineConfigError(f"positional arguments must be numbered 0, 1, ...; got {positions}")
-    return [named[i] for i in positions], {k: v for k, v in named.items() if isinstance(k, str)}
+            for key in mapping.values():
+                if key in request:
+                    tensor = tensors[key].grad if gradient else tensors[key]
+                    batch.arrays[key] = self._output_array(key, tensor.detach().cpu().numpy(), rois[key])
+        return float(loss.detach().cpu())

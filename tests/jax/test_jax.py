@@ -132,3 +132,21 @@ def test_an_input_no_node_provides_fails_at_build(tmp_path):
 def test_a_model_that_is_not_a_generic_jax_model_is_rejected():
     with pytest.raises(gp.PipelineSetupError, match="GenericJaxModel"):
         gp.jax.Train(object(), inputs={}, outputs={})
+
+
+def test_an_output_train_step_lacks_fails_before_the_parameters_change(tmp_path):
+    node = gp.jax.Train(Logistic(), inputs={"raw": RAW, "target": TARGET}, outputs={"logits": PRED},
+                        checkpoint_basename=str(tmp_path / "model"))
+    with dask.config.set({"dpowder.stream.workers": 0}), gp.build(NoiseSource() + node) as pipeline:
+        with pytest.raises(gp.BatchRequestError, match=r"'logits' \(JAX_PRED\) is not an output of train_step, which gives \['pred'\]"):
+            pipeline.request_batch(request())
+        assert node.iteration == 0
+        assert float(node.params["w"]) == 0.0 and float(node.params["b"]) == 0.0
+
+
+def test_predict_with_a_missing_checkpoint_fails_at_build(tmp_path):
+    missing = str(tmp_path / "model_checkpoint_1")
+    predict = gp.jax.Predict(Logistic(), inputs={"raw": RAW}, outputs={"pred": PRED}, checkpoint=missing)
+    with pytest.raises(gp.PipelineSetupError, match="model_checkpoint_1' does not exist"):
+        with gp.build(NoiseSource() + predict):
+            pass

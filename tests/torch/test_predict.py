@@ -12,7 +12,6 @@ float32, so any difference is a real error (a wrong offset, a missing or
 doubled block), not rounding.
 """
 
-import os
 import subprocess
 import sys
 
@@ -145,6 +144,32 @@ def test_output_shape_not_matching_the_request_names_block_node_and_key(volume, 
     assert "64 of 64 blocks failed" in message
     assert "block 0 (RAW: [1:37, 1:37, 1:37] (36, 36, 36), PRED: [2:36, 2:36, 2:36] (34, 34, 34))" in message
     assert "Predict (created at" in message and "output for PRED has shape (1, 1, 32, 32, 32)" in message
+
+
+def test_outputs_by_position_and_submodule_lie_where_requested_in_the_array_specs_dtype(volume):
+    """Output 0 (the forward result) converted to the dtype array_specs asks
+    for; output "1" (the ReLU submodule's result, the hidden features) as
+    the model computed it."""
+    raw, whole = volume
+    hidden_key = gp.ArrayKey("HIDDEN")
+    net = network()
+    with torch.inference_mode():
+        hidden = net[1](net[0](torch.as_tensor(raw[:12, :12, :12])[None, None])).numpy()
+    source = gp.ArraySource(RAW, gp.Array(raw[:12, :12, :12], gp.ArraySpec(roi=gp.Roi((0, 0, 0), (12, 12, 12)), voxel_size=(1, 1, 1))))
+    predict = Predict(
+        net, inputs={0: RAW}, outputs={0: PRED, "1": hidden_key},
+        array_specs={PRED: gp.ArraySpec(dtype=np.float64)}, device="cpu",
+    )  # fmt: skip
+    request = gp.BatchRequest()
+    request[RAW] = gp.ArraySpec(roi=gp.Roi((0, 0, 0), (12, 12, 12)))
+    request[PRED] = gp.ArraySpec(roi=gp.Roi((2, 2, 2), (8, 8, 8)))
+    request[hidden_key] = gp.ArraySpec(roi=gp.Roi((1, 1, 1), (10, 10, 10)))
+    with gp.build(source + gp.Unsqueeze([RAW]) + gp.Unsqueeze([RAW]) + predict) as pipeline:
+        batch = pipeline.request_batch(request)
+    assert batch[PRED].spec.dtype == np.float64 and batch[PRED].data.dtype == np.float64
+    np.testing.assert_array_equal(np.asarray(batch[PRED].data)[0, 0], whole[:8, :8, :8])
+    assert batch[hidden_key].spec.roi == gp.Roi((1, 1, 1), (10, 10, 10))
+    np.testing.assert_array_equal(np.asarray(batch[hidden_key].data), hidden)
 
 
 def test_importing_dpowder_torch_does_not_import_torch():

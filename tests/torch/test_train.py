@@ -60,9 +60,12 @@ class Threshold(gp.BatchFilter):
 
 
 class Net(torch.nn.Module):
-    def __init__(self):
+    """One convolution; ``kernel_size`` 3 makes the output one voxel
+    smaller than the input on each side (a valid convolution)."""
+
+    def __init__(self, kernel_size=1):
         super().__init__()
-        self.conv = torch.nn.Conv3d(1, 1, 1)
+        self.conv = torch.nn.Conv3d(1, 1, kernel_size)
 
     def forward(self, raw):
         return self.conv(raw)
@@ -188,19 +191,8 @@ def test_outputs_and_gradients_have_the_requested_rois_and_voxel_size(tmp_path):
     np.testing.assert_allclose(batch[GRAD].data, expected, rtol=1e-4, atol=1e-8)
 
 
-class ValidNet(torch.nn.Module):
-    """A 3x3x3 valid convolution: the output is one voxel smaller on each side."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv3d(1, 1, 3)
-
-    def forward(self, raw):
-        return self.conv(raw)
-
-
 def valid_train(tmp_path, **kwargs):
-    model = ValidNet()
+    model = Net(kernel_size=3)
     return make_train(
         tmp_path,
         model=model,
