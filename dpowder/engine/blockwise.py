@@ -99,19 +99,10 @@ class PipelineJob:
         self.num_blocks = requests.num_blocks
 
     def open(self):
-        from ..nodes.batch_provider import shallow_copy
         from .execute import execute_local
         from .plan import plan
 
-        copies = [shallow_copy(n) for n in self.nodes]
-
-        def link(tree):
-            index, children = tree
-            node = copies[index]
-            node.__dict__["_dp_upstream"] = [link(child) for child in children]
-            return node
-
-        root = link(self.tree)
+        root = tasks.relink(self.nodes, self.tree)
 
         def run(index):
             batch = execute_local(plan(root, self.requests.request(index)))

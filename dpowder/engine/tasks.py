@@ -187,19 +187,25 @@ def provide_on_driver(node, work):
     return batch
 
 
-def run_inline_task(work, *nodes):
-    """A data-dependent node and its whole upstream in one task. ``nodes``
-    are the subtree's nodes in the order of ``work.tree``, a nested
-    ``(index, [children])`` structure; they are relinked on copies."""
+def relink(nodes, tree):
+    """Copies of ``nodes`` (which travel without their upstream links)
+    linked as ``tree``, a nested ``(index, [children])`` structure of
+    indices into ``nodes``; returns the root."""
     copies = [shallow_copy(n) for n in nodes]
 
-    def link(tree):
-        index, children = tree
+    def link(subtree):
+        index, children = subtree
         node = copies[index]
         node.__dict__["_dp_upstream"] = [link(child) for child in children]
         return node
 
-    root = link(work.tree)
+    return link(tree)
+
+
+def run_inline_task(work, *nodes):
+    """A data-dependent node and its whole upstream in one task. ``nodes``
+    are the subtree's nodes indexed by ``work.tree``."""
+    root = relink(nodes, work.tree)
     root.__dict__["_dp_seed"] = work.seed
     root.__dict__["_dp_rng"] = None
     return provide_inline(root, work.request)
