@@ -3,19 +3,15 @@
 coordinates, not voxel indices.
 """
 
-import dpowder as gp
-from dpowder.io.xarray import array_to_xarray
+from dpowder.io import open_xarray
 
-from demo_common import PREDICTED, PREDICTION, VOXEL_SIZE
+from demo_common import PREDICTION, VOXEL_SIZE
 
 
 def open_prediction():
-    """The affinities as a DataArray, read lazily from the zarr container."""
-    source = gp.ZarrSource(str(PREDICTION), {PREDICTED: "affinities"})
-    with gp.build(source):
-        request = gp.BatchRequest()
-        request[PREDICTED] = gp.ArraySpec(roi=source.spec[PREDICTED].roi)
-        return array_to_xarray(source.request_batch(request)[PREDICTED])
+    """The affinities as a DataArray, read lazily from the zarr container
+    (dask: only the chunks an analysis touches are read)."""
+    return open_xarray(str(PREDICTION), "affinities")
 
 
 def main():

@@ -176,3 +176,32 @@ def batch_to_xarray(batch):
         suffix = "" if grid(array) == main else f"_{name}"
         variables[name] = array_to_xarray(array, dim_suffix=suffix, channel_suffix=f"_{name}")
     return xr.Dataset(variables)
+
+
+def open_xarray(store, dataset, array_spec=None):
+    """A zarr dataset as a lazy ``xarray.DataArray`` (dask-backed, read chunk
+    by chunk when computed) with dims named and coordinates in world units,
+    from the same metadata ``ZarrSource`` reads (funlib ``resolution`` /
+    ``offset`` or OME-NGFF).
+
+    Args:
+
+        store (str or zarr store): The container.
+        dataset (str): The dataset's path in it.
+        array_spec (ArraySpec, optional): Overrides, as ``ZarrSource``'s
+            ``array_specs`` (e.g. a missing voxel size).
+    """
+    import dask.array as da
+
+    from ..array import Array, ArrayKey
+    from ..nodes.zarr_source import ZarrSource
+    from .zarr import open_dataset
+
+    key = ArrayKey("_DPOWDER_OPEN_XARRAY")
+    source = ZarrSource(store, {key: dataset}, {key: array_spec} if array_spec is not None else None)
+    spec = source._read_spec(key, dataset)
+    zarr_array, _, path = open_dataset(store, dataset)
+    data = da.from_zarr(zarr_array)
+    data_array = array_to_xarray(Array(data, spec))
+    data_array.name = path
+    return data_array
