@@ -5,7 +5,7 @@ import numpy as np
 from .array_spec import ArraySpec
 from .coordinate import Coordinate
 from .keys import ArrayKey, ArrayKeys
-from .roi import Roi
+from .roi import Roi, roi_contains
 
 __all__ = ["Array", "ArrayKey", "ArrayKeys"]
 
@@ -42,8 +42,8 @@ class Array:
                     f"with voxel size {spec.voxel_size}"
                 )
             if not spec.roi.unbounded:
-                expected = spec.roi.shape / spec.voxel_size
-                if tuple(data.shape[-dims:]) != tuple(expected) or spec.roi.shape % spec.voxel_size != Coordinate((0,) * dims):
+                expected = tuple(s // v for s, v in zip(spec.roi.shape, spec.voxel_size))
+                if tuple(data.shape[-dims:]) != expected or any(s % v for s, v in zip(spec.roi.shape, spec.voxel_size)):
                     raise ValueError(
                         f"ROI {spec.roi} does not align with voxel size {spec.voxel_size} "
                         f"* data shape {data.shape}: expected spatial shape {expected}"
@@ -68,10 +68,13 @@ class Array:
         return self.spec.roi
 
     def __spatial_slices(self, roi):
-        offset = (roi.begin - self.spec.roi.begin) / self.spec.voxel_size
-        shape = roi.shape / self.spec.voxel_size
+        # plain ints: funlib Coordinate arithmetic is slow on this hot path
+        begin = self.spec.roi.offset
+        voxel_size = self.spec.voxel_size
         channels = (slice(None),) * (self.data.ndim - roi.dims)
-        return channels + tuple(slice(o, o + s) for o, s in zip(offset, shape))
+        return channels + tuple(
+            slice((o - b) // v, (o - b + s) // v) for o, s, b, v in zip(roi.offset, roi.shape, begin, voxel_size)
+        )
 
     def copy(self):
         """Create a copy of this array (data included)."""
@@ -93,12 +96,12 @@ class Array:
         spec = self.spec
         if spec.nonspatial:
             return self.copy() if copy else Array._make(self.data, spec.copy(), self.attrs)
-        if not spec.roi.contains(roi):
+        if not roi_contains(spec.roi, roi):
             raise ValueError(f"Requested crop ROI {roi} is not contained in this array's ROI {spec.roi}")
-        if roi.offset % spec.voxel_size != Coordinate((0,) * roi.dims) or roi.shape % spec.voxel_size != Coordinate((0,) * roi.dims):
+        if any(o % v or s % v for o, s, v in zip(roi.offset, roi.shape, spec.voxel_size)):
             raise ValueError(f"Crop ROI {roi} is not a multiple of the voxel size {spec.voxel_size}")
         new_spec = spec.copy()
-        new_spec.roi = Roi(roi.offset, roi.shape)
+        new_spec.roi = roi
         if roi == spec.roi:
             data = self.data
         else:

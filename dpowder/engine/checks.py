@@ -3,6 +3,7 @@
 from ..array_spec import ArraySpec
 from ..errors import BatchRequestError
 from ..keys import ArrayKey, GraphKey
+from ..roi import roi_contains
 
 
 def _not_multiple(roi, voxel_size):
@@ -13,25 +14,6 @@ def _not_multiple(roi, voxel_size):
         if offset is not None and offset % voxel_size[d] != 0:
             return True
     return False
-
-
-def roi_contains(outer, inner):
-    """``outer.contains(inner)`` for ROIs, on plain tuples (funlib's is slow
-    on the planning hot path). Unbounded axes of ``outer`` contain all."""
-    if inner.dims != outer.dims:
-        return False
-    if inner.empty:
-        return True
-    for ob, os_, ib, is_ in zip(outer.offset, outer.shape, inner.offset, inner.shape):
-        if ib is None or is_ is None:
-            if ob is not None or os_ is not None:
-                return False
-            continue
-        if ob is not None and ib < ob:
-            return False
-        if ob is not None and os_ is not None and ib + is_ > ob + os_:
-            return False
-    return True
 
 
 def check_request(node, request):
