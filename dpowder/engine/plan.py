@@ -13,7 +13,6 @@ import numpy as np
 from ..batch_request import BatchRequest
 from ..errors import BatchFilterError
 from ..profiling import ProfilingStats, Timing
-from .checks import check_request
 
 SOURCE, FILTER, MULTI, INLINE, DRIVER = "source", "filter", "multi", "inline", "driver"
 
@@ -153,7 +152,7 @@ def plan(node, request, stats=None, own_provide=True):
     """
     if not isinstance(request, BatchRequest):
         raise TypeError(f"{node.describe()}.request_batch expects a BatchRequest, got {type(request).__name__}")
-    check_request(node, request)
+    node.check_request_consistency(request)
     seed = request.random_seed
     kind = _kind(node, own_provide)
 
@@ -161,11 +160,31 @@ def plan(node, request, stats=None, own_provide=True):
         work = Work(_without_placeholders(request), seed=derive_seed(seed, _uid(node), 1))
         return PlanStep(SOURCE, node, work)
     if kind in (INLINE, DRIVER):
+        if kind == INLINE:
+            _dry_run_upstream(node, request)
         work = Work(request.copy(), seed=derive_seed(seed, _uid(node), 1))
         return PlanStep(kind, node, work)
     if kind == FILTER:
         return plan_filter(node, request, stats)
     return plan_multi(node, request, stats)
+
+
+def _dry_run_upstream(node, request):
+    """A data-dependent filter plans its upstream itself, inside its task;
+    plan what it will first ask (the request, less what it provides) on
+    copies of its upstream now, so request errors still come before any
+    task runs."""
+    from ..nodes.batch_filter import BatchFilter
+    from .tasks import relink
+
+    if not isinstance(node, BatchFilter):
+        return
+    upstream_request = request.copy()
+    _remove_provided(node, upstream_request)
+    from .execute import _subtree
+
+    nodes, tree = _subtree(node.get_upstream_provider())
+    plan(relink(nodes, tree), upstream_request)
 
 
 def plan_multi(node, request, stats=None):

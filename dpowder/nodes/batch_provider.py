@@ -191,9 +191,12 @@ class BatchProvider:
     def __setstate__(self, state):
         self.__dict__.update(state)
 
-    def _check_request(self, request):
-        """Raise ``BatchRequestError`` where ``request`` asks for what this node
-        does not provide."""
+    def check_request_consistency(self, request):
+        """Raise ``BatchRequestError`` where this node cannot serve
+        ``request``: a key it does not provide, a ROI outside what it
+        provides or off its voxel grid. Called for every node while a
+        request is planned, before any task runs; a node with further
+        requirements on its requests overrides it (calling ``super()``)."""
         from ..engine.checks import check_request
 
         check_request(self, request)

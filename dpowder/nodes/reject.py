@@ -59,13 +59,16 @@ class Reject(BatchFilter):
                     f"{sorted(self.spec.keys())})"
                 )
 
-    def provide(self, request):
+    def check_request_consistency(self, request):
+        super().check_request_consistency(request)
         for name, key in (("mask", self.mask), ("ensure_nonempty", self.ensure_nonempty)):
             if key is not None and key not in request:
                 raise BatchRequestError(
                     f"{self.describe()}: {name}={key} is not in the request; Reject judges batches "
                     f"by it, so request it"
                 )
+
+    def provide(self, request):
         upstream = self.get_upstream_provider()
         start = time.monotonic()
         report_after = 10

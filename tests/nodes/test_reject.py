@@ -67,10 +67,34 @@ def test_reject_probability_lets_bad_batches_through():
     assert abs(delivered_bad - expected) < 0.08, (delivered_bad, expected)
 
 
-def test_unrequested_mask_fails_naming_node_and_key():
+def test_unrequested_mask_fails_at_plan_time_naming_node_and_key():
     with gp.build(pipeline(gp.Reject(mask=MASK))) as p:
         with pytest.raises(gp.BatchRequestError, match=r"Reject \(created at .*MASK is not in the request"):
-            p.request_batch(make_request(keys=(RAW,)))
+            p.to_dask(make_request(keys=(RAW,)))  # plans, runs nothing
+
+
+class Unbounded(gp.BatchFilter):
+    """Provides RAW without bounds downstream, as a Pad(None) would, so that
+    only a node upstream of Reject can see the request is outside."""
+
+    def setup(self):
+        spec = self.spec[RAW].copy()
+        spec.roi = gp.Roi((None, None), (None, None))
+        self.updates(RAW, spec)
+
+    def process(self, batch, request):
+        pass
+
+
+def test_a_request_error_upstream_of_reject_is_raised_at_plan_time():
+    """Reject plans its upstream inside its task; the planner plans that
+    first request on copies beforehand, so the upstream's error comes before
+    any task runs."""
+    raw = gp.ArraySource(RAW, gp.Array(np.zeros((40, 40), np.float32), gp.ArraySpec(ROI, (1, 1))))
+    with gp.build(raw + Unbounded() + gp.Reject(min_masked=0)) as p:
+        request = gp.BatchRequest({RAW: gp.ArraySpec(gp.Roi((30, 30), (20, 20)))})
+        with pytest.raises(gp.BatchRequestError, match=r"ArraySource \(created at .*RAW in ROI \[30:50, 30:50\]"):
+            p.to_dask(request)
 
 
 def test_mask_not_provided_fails_at_build():
