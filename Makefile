@@ -1,12 +1,12 @@
 # The README's two commands: `make demo` (the main job) and `make test`.
 # Each sets up .venv on first use (Python 3.11, the project and its extras).
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench setup clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e ".[torch,jax,tensorflow,test,demo]"
