@@ -10,9 +10,14 @@ Code written for daisy runs here by changing the import::
 
 Blocks run on the active ``distributed`` client, else on a ``LocalCluster``
 of ``num_workers`` processes, else in-process (``num_workers=1``).
+
+A ``process_function`` without arguments is daisy's worker form: ``num_workers``
+workers each loop ``with daisy.Client().acquire_block() as block`` until
+``block is None``.
 """
 
 from .blocks import Block, BlockGrid, DoneMarkers
+from .client import Client
 from .task import Task, run_blockwise
 
-__all__ = ["Block", "BlockGrid", "DoneMarkers", "Task", "run_blockwise"]
+__all__ = ["Block", "BlockGrid", "Client", "DoneMarkers", "Task", "run_blockwise"]

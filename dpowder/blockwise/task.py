@@ -6,7 +6,6 @@ import logging
 import numpy as np
 
 from ..callbacks import TqdmCallback
-from ..errors import PipelineConfigError
 from .blocks import BlockGrid
 
 logger = logging.getLogger(__name__)
@@ -25,7 +24,10 @@ class Task:
             context (``write_roi`` inside ``read_roi``).
 
         process_function (callable): ``process_function(block)``, run on a
-            worker for every block not yet done.
+            worker for every block not yet done; or, without arguments,
+            daisy's worker form: ``num_workers`` of it run, each taking blocks
+            from a ``Client()`` (``with client.acquire_block() as block``)
+            until it yields ``None``.
 
         check_function (callable, optional): ``check_function(block) ->
             bool``, whether a block is already done; run on the driver in one
@@ -72,11 +74,6 @@ class Task:
         upstream_tasks=None,
         done_marker_dir=None,
     ):
-        if len(inspect.signature(process_function).parameters) < 1:
-            raise PipelineConfigError(
-                f"Task {task_id}: process_function must take the block as its argument; worker-start "
-                f"functions that acquire blocks from a daisy client are not supported"
-            )
         self.task_id = task_id
         self.total_roi = total_roi
         self.read_roi = read_roi
@@ -91,6 +88,8 @@ class Task:
         self.timeout = timeout
         self.upstream_tasks = list(upstream_tasks or [])
         self.done_marker_dir = done_marker_dir
+        # daisy: a function without parameters is a worker that acquires blocks
+        self.worker_form = len(inspect.signature(process_function).parameters) == 0
 
     def grid(self):
         return BlockGrid(
@@ -204,8 +203,20 @@ def run_blockwise(tasks, scheduler=None, progress=True):
                 from .blocks import DoneMarkers
 
                 markers = DoneMarkers(task.done_marker_dir)
-            job = blockwise.FunctionJob(grid, task.process_function, task.max_retries, markers)
             executor = blockwise.executor_for(owner, task.num_workers, cluster)
+            if task.worker_form:
+                from .client import run_worker_task
+
+                try:
+                    failures = run_worker_task(
+                        task, grid, executor, markers, TqdmCallback(f"{task.task_id}, blocks") if progress else None
+                    )
+                finally:
+                    if hasattr(executor, "close"):
+                        executor.close()
+                blockwise.raise_failures(failures, grid.num_blocks, f"task {task.task_id}")
+                continue
+            job = blockwise.FunctionJob(grid, task.process_function, task.max_retries, markers)
             failures, _ = run_grid(
                 job,
                 grid,
