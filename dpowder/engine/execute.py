@@ -3,21 +3,20 @@
 Each node object enters the graph once, as data under its own key, so that
 a large member is shipped once per worker, not once per task. Task keys are
 deterministic within a build: the node's identity, the request's ROIs and
-its seed.
+seed, the state diff of its ``prepare`` and the keys of its inputs.
 """
 
 import hashlib
 import secrets
 
-import numpy as np
-
 import dask
+import numpy as np
 from dask.delayed import Delayed
 
-from ..profiling import ProfilingStats
-from . import allocator, tasks
 from ..batch_request import BatchRequest
 from ..errors import PipelineRequestError
+from ..profiling import ProfilingStats
+from . import allocator, tasks
 from .plan import DRIVER, FILTER, INLINE, MULTI, SOURCE, Work, plan
 
 
@@ -204,23 +203,14 @@ def execute_local(step):
     if step.kind == MULTI:
         return tasks.run_combine(work, step.node, *[execute_local(u) for u in step.upstream])
     if step.kind == INLINE:
-        return tasks.provide_inline(_seeded_copy(step.node, work.seed), work.request)
+        return tasks.provide_inline(work, step.node)
     if step.kind == DRIVER:
-        return tasks.provide_on_driver(step.node, work)
+        return tasks.provide_on_driver(work, step.node)
     raise ValueError(f"unknown plan step kind {step.kind}")
 
 
 def _has_driver_step(root):
     return any(step.kind == DRIVER for step in root.walk())
-
-
-def _seeded_copy(node, seed):
-    from ..nodes.batch_provider import shallow_copy
-
-    n = shallow_copy(node)
-    n.__dict__["_dp_seed"] = seed
-    n.__dict__["_dp_rng"] = None
-    return n
 
 
 def run_inline(node, request, as_provide=False):
@@ -278,12 +268,10 @@ def compute(graph, key, scheduler=None):
     ``distributed.Client``, or ``None`` for the synchronous scheduler)."""
     if scheduler is None:
         return dask.local.get_sync(graph, key)
-    if hasattr(scheduler, "get") and not callable(scheduler):
-        return scheduler.get(graph, key)
-    if hasattr(scheduler, "gather") and hasattr(scheduler, "get"):
-        return scheduler.get(graph, key)
     if isinstance(scheduler, str):
         return dask.base.get_scheduler(scheduler=scheduler)(graph, key)
+    if not callable(scheduler):  # a distributed.Client
+        return scheduler.get(graph, key)
     return scheduler(graph, key)
 
 

@@ -75,21 +75,24 @@ def _is_own(node):
     return type(node).__module__.startswith("dpowder.")
 
 
-def seed_node(node, request_seed, phase):
-    """Seed ``node.rng`` for a request; nodes not of dpowder (which may use
+def apply_seed(node, seed):
+    """Seed ``node.rng`` with ``seed``; nodes not of dpowder (which may use
     the global ``random`` and ``np.random`` as gunpowder nodes do) get the
     global generators seeded too."""
-    seed = derive_seed(request_seed, _uid(node), phase)
     d = node.__dict__
     d["_dp_seed"] = seed
     d["_dp_rng"] = None
     if not _is_own(node):
         random.seed(seed)
         np.random.seed(seed & 0xFFFFFFFF)
-    return seed
 
 
-def _without_placeholders(request):
+def seed_node(node, request_seed, phase):
+    """Seed ``node`` for a request's phase (0: prepare, 1: process)."""
+    apply_seed(node, derive_seed(request_seed, _uid(node), phase))
+
+
+def without_placeholders(request):
     if not any(spec.placeholder for spec in request.values()):
         return request
     request = request.copy()
@@ -157,7 +160,7 @@ def plan(node, request, stats=None, own_provide=True):
     kind = _kind(node, own_provide)
 
     if kind == SOURCE:
-        work = Work(_without_placeholders(request), seed=derive_seed(seed, _uid(node), 1))
+        work = Work(without_placeholders(request), seed=derive_seed(seed, _uid(node), 1))
         return PlanStep(SOURCE, node, work)
     if kind in (INLINE, DRIVER):
         if kind == INLINE:
@@ -249,7 +252,7 @@ def plan_filter(node, request, stats=None):
 
     upstream_step = plan(upstream, upstream_request, stats)
     if dependencies is not None:
-        dependencies = _without_placeholders(dependencies)
+        dependencies = without_placeholders(dependencies)
     downstream.remove_placeholders()
     work = Work(downstream, dependencies, state, derive_seed(seed, _uid(node), 1))
     return PlanStep(FILTER, node, work, (upstream_step,))

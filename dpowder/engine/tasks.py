@@ -7,15 +7,15 @@ the node and request attached as a note.
 """
 
 import contextvars
-import random
 
 import numpy as np
 
+from ..array import Array
 from ..errors import BatchFilterError
 from ..nodes.batch_provider import shallow_copy
-from ..array import Array
 from ..profiling import ProfilingStats, Timing
 from .checks import check_batch
+from .plan import apply_seed, without_placeholders
 
 # True while a task runs a node's upstream in-process (data-dependent nodes)
 INLINE = contextvars.ContextVar("dpowder_inline", default=False)
@@ -40,15 +40,12 @@ def _in_task(function, *args):
 
 
 def _prepared_copy(node, work):
+    """A shallow copy of ``node`` for one request: the state diff of its
+    ``prepare`` applied, its random generators seeded."""
     n = shallow_copy(node)
-    d = n.__dict__
     if work.state:
-        d.update(work.state)
-    d["_dp_seed"] = work.seed
-    d["_dp_rng"] = None
-    if not type(n).__module__.startswith("dpowder."):
-        random.seed(work.seed)
-        np.random.seed(work.seed & 0xFFFFFFFF)
+        n.__dict__.update(work.state)
+    apply_seed(n, work.seed)
     return n
 
 
@@ -86,18 +83,7 @@ def _keep_requested(batch, request):
 
 def run_source(work, node):
     """``provide`` of a node without upstream."""
-    n = _prepared_copy(node, work)
-    timing = Timing(n, "provide")
-    timing.start()
-    try:
-        batch = _in_task(n.provide, work.request)
-        check_batch(node, batch, work.request)
-    except Exception as e:
-        raise _with_note(e, node, work.request)
-    _keep_requested(batch, work.request)
-    timing.stop()
-    batch.profiling_stats.add(timing)
-    return batch
+    return _provide(_prepared_copy(node, work), work.request, inline=True)
 
 
 def run_filter(work, node, batch):
@@ -143,48 +129,39 @@ def run_combine(work, node, *batches):
     return batch
 
 
-def provide_inline(node, request):
-    """gunpowder's ``request_batch`` of a data-dependent node, in-process:
-    its ``provide`` asks upstream as it goes."""
-    from .plan import _without_placeholders
-
+def _provide(node, request, inline):
+    """gunpowder's ``request_batch`` around ``node.provide``: placeholders
+    removed, the batch checked against the request and cut to it. With
+    ``inline``, a ``request_batch`` the node makes (a data-dependent node
+    asking upstream) runs in this process."""
+    request = without_placeholders(request)
     timing = Timing(node, "provide")
     timing.start()
-    token = INLINE.set(True)
+    token = INLINE.set(True) if inline else None
     try:
-        provided_request = _without_placeholders(request)
-        batch = node.provide(provided_request.copy())
-        check_batch(node, batch, provided_request)
-        _keep_requested(batch, provided_request)
-    except Exception as e:
-        raise _with_note(e, node, request)
-    finally:
-        INLINE.reset(token)
-    timing.stop()
-    batch.profiling_stats.add(timing)
-    return batch
-
-
-def provide_on_driver(node, work):
-    """A node that runs in the calling process (``runs_on_driver``): its
-    ``provide`` schedules its upstream through the engine (not inline)."""
-    n = shallow_copy(node)
-    n.__dict__["_dp_seed"] = work.seed
-    n.__dict__["_dp_rng"] = None
-    timing = Timing(n, "provide")
-    timing.start()
-    from .plan import _without_placeholders
-
-    request = _without_placeholders(work.request)
-    try:
-        batch = n.provide(request.copy())
+        batch = node.provide(request.copy())
         check_batch(node, batch, request)
     except Exception as e:
         raise _with_note(e, node, request)
+    finally:
+        if token is not None:
+            INLINE.reset(token)
     _keep_requested(batch, request)
     timing.stop()
     batch.profiling_stats.add(timing)
     return batch
+
+
+def provide_inline(work, node):
+    """A data-dependent node in this process: its ``provide`` asks upstream
+    as it goes."""
+    return _provide(_prepared_copy(node, work), work.request, inline=True)
+
+
+def provide_on_driver(work, node):
+    """A node that runs in the calling process (``runs_on_driver``): its
+    ``provide`` schedules its upstream through the engine (not inline)."""
+    return _provide(_prepared_copy(node, work), work.request, inline=False)
 
 
 def relink(nodes, tree):
@@ -205,10 +182,7 @@ def relink(nodes, tree):
 def run_inline_task(work, *nodes):
     """A data-dependent node and its whole upstream in one task. ``nodes``
     are the subtree's nodes indexed by ``work.tree``."""
-    root = relink(nodes, work.tree)
-    root.__dict__["_dp_seed"] = work.seed
-    root.__dict__["_dp_rng"] = None
-    return provide_inline(root, work.request)
+    return provide_inline(work, relink(nodes, work.tree))
 
 
 def copy_batch(batch):
