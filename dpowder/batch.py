@@ -125,7 +125,7 @@ class Batch:
             if spec.roi is None or (isinstance(key, ArrayKey) and value.spec.nonspatial):
                 cropped[key] = value
             elif isinstance(key, GraphKey):
-                cropped[key] = value if value.spec.roi == spec.roi else value.crop(spec.roi).trim(spec.roi)
+                cropped[key] = value if value.spec.roi == spec.roi else value.crop_trimmed(spec.roi)
             elif value.spec.roi == spec.roi and not copy:
                 cropped[key] = value
             else:

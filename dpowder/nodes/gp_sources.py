@@ -43,6 +43,6 @@ class GPGraphSource(BatchProvider):
         batch = Batch()
         if self.key in request:
             roi = request[self.key].roi
-            graph = self.graph.copy() if roi is None else self.graph.crop(roi).trim(roi)
+            graph = self.graph.copy() if roi is None else self.graph.crop_trimmed(roi)
             batch[self.key] = graph
         return batch
