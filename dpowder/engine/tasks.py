@@ -49,7 +49,7 @@ def _prepared_copy(node, work):
     return n
 
 
-def _private(batch):
+def _private(batch, upstream):
     """The batch a node processes: new ``Array`` and ``Graph`` objects it may
     rebind, reshape or move in place (gunpowder nodes do), sharing the
     arrays' data (C-contiguous). An upstream result can be shared by
@@ -64,7 +64,8 @@ def _private(batch):
             data = np.ascontiguousarray(data)
         view.arrays[key] = Array._make(data, array.spec.copy(), dict(array.attrs))
     for key, graph in batch.graphs.items():
-        view.graphs[key] = graph.copy()
+        # a graph cropped to the dependencies is a fresh copy already
+        view.graphs[key] = graph.copy() if graph is upstream.graphs.get(key) else graph
     return view
 
 
@@ -94,7 +95,7 @@ def run_filter(work, node, batch):
     timing.start()
     request = work.request
     try:
-        node_batch = _private(batch if work.dependencies is None else batch.crop(work.dependencies))
+        node_batch = _private(batch if work.dependencies is None else batch.crop(work.dependencies), batch)
         processed = _in_task(n.process, node_batch, request)
         if processed is None:
             processed = node_batch
