@@ -59,9 +59,13 @@ def _step_key(step, upstream_keys=()):
     return f"{type(node).__name__}-{step.kind}-{d.get('_dp_build', '')}-{d.get('_dp_uid', '')}-{token}"
 
 
+# graph keys of node objects start with this
+NODE_PREFIX = "dpowder-node-"
+
+
 def _node_key(node):
     build = node.__dict__.get("_dp_build", "nobuild")
-    return f"dpowder-node-{type(node).__name__}-{build}-{node.__dict__.get('_dp_uid', id(node))}"
+    return f"{NODE_PREFIX}{type(node).__name__}-{build}-{node.__dict__.get('_dp_uid', id(node))}"
 
 
 def _subtree(node):

@@ -31,13 +31,11 @@ import time
 import dask
 
 from ..profiling import ProfilingStats
-from .execute import execute_local, lower
+from .execute import NODE_PREFIX, execute_local, lower
+from .tasks import attach_stats
 from .plan import DRIVER, plan
 
 logger = logging.getLogger(__name__)
-
-# graph keys of node objects (see execute.lower)
-NODE_PREFIX = "dpowder-node-"
 
 # how many recent requests PreCache's A/B switching rule looks at
 RECENT_REQUESTS = 5
@@ -208,7 +206,7 @@ class Stream:
             head = self.pending.popleft()
             if isinstance(head, tuple):
                 root, plan_stats = head
-                batch = _attach(plan_stats, execute_local(root))
+                batch = attach_stats(plan_stats, execute_local(root))
             else:
                 batch = self._arrived(head)
         stats.wait_seconds += time.perf_counter() - start
@@ -226,7 +224,7 @@ class Stream:
 
     def _make_here(self, request):
         stats = ProfilingStats()
-        return _attach(stats, execute_local(plan(self.node, request, stats)))
+        return attach_stats(stats, execute_local(plan(self.node, request, stats)))
 
     def _maybe_log(self):
         now = time.perf_counter()
@@ -265,11 +263,6 @@ def submit(client, graph, key, scattered):
         if not k.startswith(NODE_PREFIX)
     }
     return client.get(tasks, key, sync=False)
-
-
-def _attach(stats, batch):
-    batch.profiling_stats.merge_with(stats)
-    return batch
 
 
 def _is_client(scheduler):
@@ -381,7 +374,7 @@ class Feed:
         stats = ProfilingStats()
         root = plan(self.node, request, stats)
         if self.client is None or any(step.kind == DRIVER for step in root.walk()):
-            return _attach(stats, execute_local(root))
+            return attach_stats(stats, execute_local(root))
         graph, key = lower(root, stats, fuse=True)
         return submit(self.client, graph, key, {}).result()
 
