@@ -6,6 +6,7 @@ import logging
 import numpy as np
 
 from ..callbacks import TqdmCallback
+from ..engine.cluster import LocalClusterHandle
 from .blocks import BlockGrid
 
 logger = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ def run_blockwise(tasks, scheduler=None, progress=True):
 
     owner = _TaskOwner()
     owner.__dict__["_dp_scheduler"] = scheduler
-    cluster = blockwise.LocalClusterHandle()
+    cluster = LocalClusterHandle()
     try:
         for task in order:
             if task.init_callback_fn is not None:

@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import BatchRequestError, DpowderError, PipelineConfigError, PipelineRequestError
 from ..nodes.batch_filter import BatchFilter
 from . import allocator, tasks
+from .cluster import LocalClusterHandle, active_client
 
 logger = logging.getLogger(__name__)
 
@@ -358,55 +359,20 @@ class DistributedExecutor:
             self.client.cancel(list(futures))
 
 
-class LocalClusterHandle:
-    """A ``LocalCluster`` of ``n`` worker processes, started on first use
-    and closed by ``close()`` (a node's teardown)."""
-
-    def __init__(self):
-        self.cluster = None
-        self.client = None
-
-    def get(self, n):
-        if self.client is None:
-            from distributed import Client, LocalCluster
-
-            self.cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-            )
-            self.client = Client(self.cluster, set_as_default=False)
-        return self.client
-
-    def close(self):
-        if self.client is not None:
-            self.client.close()
-            self.cluster.close()
-            self.client = self.cluster = None
-
-
-def _is_client(scheduler):
-    return hasattr(scheduler, "submit") and hasattr(scheduler, "scatter") and hasattr(scheduler, "gather")
-
-
 def executor_for(node, num_workers, cluster, retries=0):
     """Where a node's blocks run: the client given at build, else the active
     ``distributed`` client, else a ``LocalCluster`` of ``num_workers``
     processes (``num_workers > 1``), else in-process (threads with the
     ``"threads"`` scheduler)."""
     scheduler = node.__dict__.get("_dp_scheduler")
-    if _is_client(scheduler):
-        return DistributedExecutor(scheduler, retries)
     if isinstance(scheduler, str):
         if scheduler in ("sync", "synchronous", "single-threaded"):
             return SyncExecutor()
         if scheduler in ("threads", "threading"):
             return ThreadExecutor(max(num_workers, 1))
-    if scheduler is None:
-        try:
-            from distributed import default_client
-
-            return DistributedExecutor(default_client(), retries)
-        except ValueError:
-            pass
+    client = active_client(node)
+    if client is not None:
+        return DistributedExecutor(client, retries)
     if num_workers > 1:
         return DistributedExecutor(cluster.get(num_workers), retries)
     return SyncExecutor()

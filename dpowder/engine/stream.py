@@ -31,6 +31,7 @@ import time
 import dask
 
 from ..profiling import ProfilingStats
+from .cluster import LocalClusterHandle, active_client
 from .execute import NODE_PREFIX, execute_local, lower
 from .tasks import attach_stats
 from .plan import DRIVER, plan
@@ -265,10 +266,6 @@ def submit(client, graph, key, scattered):
     return client.get(tasks, key, sync=False)
 
 
-def _is_client(scheduler):
-    return hasattr(scheduler, "submit") and hasattr(scheduler, "gather") and hasattr(scheduler, "nthreads")
-
-
 def default_workers():
     """Workers of a LocalCluster that a feed starts itself."""
     configured = dask.config.get("dpowder.stream.workers", None)
@@ -317,32 +314,15 @@ class Feed:
         self.depth = int(depth)
 
     def _resolve_client(self):
-        scheduler = self.owner.__dict__.get("_dp_scheduler")
-        if scheduler is not None:
-            return scheduler if _is_client(scheduler) else None
-        try:
-            from distributed import default_client
-
-            return default_client()
-        except (ImportError, ValueError):
-            pass
+        client = active_client(self.owner)
+        if client is not None or self.owner.__dict__.get("_dp_scheduler") is not None:
+            return client
         workers = self.num_workers if self.num_workers is not None else default_workers()
         if workers <= 0:
             return None
-        from distributed import Client, LocalCluster
-
         logger.info("%s: starting a LocalCluster of %d workers to stream batches", self.owner.name(), workers)
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
-        client = Client(cluster, set_as_default=False)
-        self._own = (client, cluster)
-        return client
+        self._own = LocalClusterHandle()
+        return self._own.get(workers)
 
     @property
     def stats(self):
@@ -384,10 +364,8 @@ class Feed:
             self.stream.close()
             self.stream = None
         if self._own is not None:
-            client, cluster = self._own
+            self._own.close()
             self._own = None
-            client.close()
-            cluster.close()
 
 
 def filter_through(node, request, fetch):
