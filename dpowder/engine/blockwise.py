@@ -24,6 +24,7 @@ import traceback
 
 import numpy as np
 
+from ..batch import Batch
 from ..errors import BatchRequestError, DpowderError, PipelineConfigError, PipelineRequestError
 from ..nodes.batch_filter import BatchFilter
 from . import allocator, tasks
@@ -545,6 +546,42 @@ def run_blocks(
             executor.cancel(list(pending))
             raise
     return failures
+
+
+def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
+    """Run every block request of ``requests`` (``ShiftedRequests``) through
+    ``node``'s upstream, where ``node.executor()`` says, and return the batch
+    for ``request``: empty for an empty request (block results stay on the
+    workers and are dropped), else the blocks stitched into dask arrays
+    (never gathered here)."""
+    from .stitch import stitch
+
+    empty = len(request) == 0
+    node.plan_ends(requests)
+    executor = node.executor()
+    job = PipelineJob(node.get_upstream_provider(), requests, keep=not empty, retries=2)
+    located, metas = {}, {}
+
+    def on_group_done(future, group, summary):
+        if not empty:
+            ref = future if executor.client is not None else future.result()
+            for position, index in enumerate(group):
+                located[int(index)] = (ref, position)
+                metas[int(index)] = summary.meta[position]
+
+    progress = _Progress(progress_callback, requests.num_blocks)
+    try:
+        failures = run_blocks(
+            job, [np.arange(requests.num_blocks)], executor, progress, on_group_done, cache_size=cache_size
+        )
+    finally:
+        progress.stop()
+        if hasattr(executor, "close"):
+            executor.close()
+    raise_failures(failures, requests.num_blocks, node.describe())
+    if empty:
+        return Batch()
+    return stitch(request, requests, spec, located.__getitem__, metas.__getitem__, executor.client is not None)
 
 
 def raise_failures(failures, num_blocks, what):

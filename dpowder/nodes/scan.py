@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from ..batch import Batch
 from ..callbacks import ScanCallback, TqdmCallback
 from ..coordinate import Coordinate
 from ..engine import blockwise
@@ -105,49 +104,16 @@ class Scan(blockwise.BlockwiseFilter):
                 raise PipelineConfigError(f"{self.describe()}: the reference spec of {key} has no ROI")
 
     def provide(self, request):
-        from ..engine.stitch import stitch
-
-        empty = len(request) == 0
-        scan_spec = self.spec if empty else request
+        scan_spec = self.spec if len(request) == 0 else request
         for key in request.keys():
             if key not in self.reference:
                 raise BatchRequestError(
                     f"{self.describe()} was asked for {key}, which is not in its reference request "
                     f"({sorted(self.reference.keys())}); add {key} to the reference"
                 )
-        stride = self._get_stride()
-        shift_roi = self._get_shift_roi(scan_spec)
-        requests = ShiftedRequests(self.reference, self._axis_shifts(shift_roi, stride))
-        self.plan_ends(requests)
-        executor = self.executor()
-        job = blockwise.PipelineJob(self.get_upstream_provider(), requests, keep=not empty, retries=2)
-        located, metas = {}, {}
-
-        def on_group_done(future, group, summary):
-            if not empty:
-                ref = future if executor.client is not None else future.result()
-                for position, index in enumerate(group):
-                    located[int(index)] = (ref, position)
-                    metas[int(index)] = summary.meta[position]
-
-        progress = blockwise._Progress(self.progress_callback, requests.num_blocks)
-        try:
-            failures = blockwise.run_blocks(
-                job,
-                [np.arange(requests.num_blocks)],
-                executor,
-                progress,
-                on_group_done,
-                cache_size=self.cache_size,
-            )
-        finally:
-            progress.stop()
-            if hasattr(executor, "close"):
-                executor.close()
-        blockwise.raise_failures(failures, requests.num_blocks, self.describe())
-        if empty:
-            return Batch()
-        return stitch(request, requests, self.spec, located.__getitem__, metas.__getitem__, executor.client is not None)
+        shifts = self._axis_shifts(self._get_shift_roi(scan_spec), self._get_stride())
+        requests = ShiftedRequests(self.reference, shifts)
+        return blockwise.scan_blocks(self, requests, request, self.spec, self.progress_callback, self.cache_size)
 
     def _get_stride(self):
         """The largest shift that tiles the space: the smallest reference
