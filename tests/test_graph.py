@@ -85,3 +85,13 @@ def test_deepcopy_is_independent():
     copied.node(0).location[0] = 99
     assert graph.node(0).location[0] == 0
     assert ids(copied) == ids(graph)
+
+
+def test_crop_trimmed_equals_crop_then_trim_and_leaves_the_original():
+    graph = line_graph()
+    roi = gp.Roi((5, 0), (10, 10))
+    expected = sorted(tuple(n.location) for n in graph.crop(roi).trim(roi).nodes)
+    got = graph.crop_trimmed(roi)
+    assert sorted(tuple(n.location) for n in got.nodes) == expected
+    assert got.num_edges() == 2 and got.spec.roi == roi
+    assert ids(graph) == [0, 1, 2, 3]
