@@ -10,7 +10,7 @@ from .graph_spec import GraphSpec
 from .keys import GraphKey, GraphKeys
 from .roi import Roi
 
-__all__ = ["Graph", "Node", "Edge", "GraphKey", "GraphKeys"]
+__all__ = ["Graph", "Node", "Edge", "GraphKey", "GraphKeys", "GraphSpec"]
 
 
 class Node:
