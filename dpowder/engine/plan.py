@@ -12,7 +12,7 @@ import numpy as np
 
 from ..batch_request import BatchRequest
 from ..errors import BatchFilterError
-from ..profiling import ProfilingStats, Timing
+from ..profiling import Timing
 
 SOURCE, FILTER, MULTI, INLINE, DRIVER = "source", "filter", "multi", "inline", "driver"
 
@@ -256,7 +256,3 @@ def plan_filter(node, request, stats=None):
     downstream.remove_placeholders()
     work = Work(downstream, dependencies, state, derive_seed(seed, _uid(node), 1))
     return PlanStep(FILTER, node, work, (upstream_step,))
-
-
-def new_stats():
-    return ProfilingStats()
