@@ -141,7 +141,7 @@ class BalanceLabels(BatchFilter):
         slab = [m if s == -1 else s for m, s in zip(shape, self.slab)]
         counts = [-(-m // s) for m, s in zip(shape, slab)]
         ids = np.zeros(shape, dtype=np.int64)
-        for axis, (m, s, n) in enumerate(zip(shape, slab, counts)):
+        for axis, (m, s) in enumerate(zip(shape, slab)):
             along = np.arange(m) // s
             stride = int(np.prod(counts[axis + 1 :], dtype=np.int64))
             ids += (along * stride).reshape((-1,) + (1,) * (len(shape) - axis - 1))
