@@ -70,6 +70,9 @@ class SpatialAugment(BatchFilter):
         check_probability(owner, p)
         self.scale_interval = (float(scale_interval[0]), float(scale_interval[1]))
         self.subsample = subsample
+        # the constructor's value; ``spatial_dims`` itself adapts to each
+        # request (gunpowder: a 2D request makes the default 3 mean 2)
+        self.max_spatial_dims = spatial_dims
         self.spatial_dims = spatial_dims
         self.use_fast_points_transform = use_fast_points_transform
         self.recompute_missing_points = recompute_missing_points
@@ -78,17 +81,34 @@ class SpatialAugment(BatchFilter):
     def draw_transform(self, request, master_roi):
         raise NotImplementedError
 
+    def check_request(self, request):
+        """Raise ``BatchRequestError`` for a request this node cannot serve
+        (called by ``prepare`` once ``spatial_dims`` is adapted to it)."""
+
+    def adapt_spatial_dims(self, dims):
+        """Set ``spatial_dims`` for a request or upstream ROI with ``dims``
+        axes: the constructor's value, or fewer if the ROI has fewer."""
+        self.spatial_dims = min(self.max_spatial_dims, dims)
+        return self.spatial_dims
+
     def _graph_raster_voxel_size(self):
         return Coordinate((1,) * self.spatial_dims)
 
     def prepare(self, request):
         self.transform = None
+        spatial = [
+            key
+            for key, spec in request.items()
+            if spec.roi is not None and not (isinstance(key, ArrayKey) and self.spec[key].nonspatial)
+        ]
+        if spatial:
+            self.adapt_spatial_dims(max(request[key].roi.dims for key in spatial))
+        self.check_request(request)
         if not self.rng.random() < self.p:
             return None
         rois = {}
-        for key, spec in request.items():
-            if spec.roi is None or (isinstance(key, ArrayKey) and self.spec[key].nonspatial):
-                continue
+        for key in spatial:
+            spec = request[key]
             if spec.roi.dims < self.spatial_dims:
                 raise BatchRequestError(
                     f"{self.describe()}: {key} is requested with the {spec.roi.dims}D ROI {spec.roi}, "
@@ -133,7 +153,7 @@ class SpatialAugment(BatchFilter):
             self._warp_arrays(batch, request, keys, voxel_size, output)
         for key, graph in batch.graphs.items():
             if key in request:
-                output[key] = self._move_graph(graph, request[key].roi)
+                output[key] = self._move_graph(graph, request[key].roi, request)
         self.process_extra(batch, request, output)
         return output
 
@@ -171,7 +191,14 @@ class SpatialAugment(BatchFilter):
             spec.roi = request[key].roi
             output[key] = Array._make(data, spec, array.attrs)
 
-    def _move_graph(self, graph, roi):
+    def fast_points_grid(self, request):
+        """How the fast points transform rasterises graphs: ``(voxel_size,
+        grow, centre)``: the raster voxel size (world units), whether the
+        target raster extends one voxel beyond the requested ROI, and where
+        in its voxel a node lands (0.5: the centre, 0: the lower corner)."""
+        return self._graph_raster_voxel_size(), True, 0.5
+
+    def _move_graph(self, graph, roi, request):
         # the upstream graph may be shared with other batches
         graph = graph.copy()
         dims = self.spatial_dims
@@ -180,7 +207,7 @@ class SpatialAugment(BatchFilter):
             locations = np.array([n.location for n in nodes], dtype=np.float64)
             sources = locations[:, -dims:]
             if self.use_fast_points_transform:
-                targets, found = self._fast_targets(graph, sources, roi)
+                targets, found = self._fast_targets(graph, sources, roi, *self.fast_points_grid(request))
                 if self.recompute_missing_points and not found.all():
                     targets[~found], found[~found] = self.transform.target_positions(sources[~found])
             else:
@@ -194,23 +221,29 @@ class SpatialAugment(BatchFilter):
                 node.location = location.astype(graph.spec.dtype or np.float32)
         return graph.crop(roi)
 
-    def _fast_targets(self, graph, sources, roi):
-        """gunpowder's fast point transform: rasterise the nodes at the
-        graph raster voxel size, warp the raster by nearest neighbour and
-        take each node's centre of mass. Nodes whose voxel is lost are
-        reported as not found."""
+    def _fast_targets(self, graph, sources, roi, raster, grow, centre):
+        """gunpowder's fast points transform: write the nodes by index into
+        an int64 raster (voxel size ``raster``) of the graph's upstream ROI,
+        warp it by nearest neighbour onto the raster of the requested ROI
+        (grown by one voxel if ``grow``) and place each node at the centre of
+        mass of its voxels (``centre``: the offset in the voxel). Nodes whose
+        voxels are all lost are reported as not found."""
         dims = self.spatial_dims
-        raster = self._graph_raster_voxel_size()
+        raster = Coordinate(raster)
+        step = np.asarray(raster, dtype=np.float64)
         source_roi = spatial_roi(graph.spec.roi, dims)
-        shape = source_roi.shape / raster
-        index = np.floor((sources - np.asarray(source_roi.begin)) / np.asarray(raster)).astype(np.int64)
+        shape = tuple(int(n) for n in -(-np.asarray(source_roi.shape) // np.asarray(raster)))
+        index = np.floor((sources - np.asarray(source_roi.begin)) / step).astype(np.int64)
         inside = np.all((index >= 0) & (index < np.asarray(shape)), axis=1)
-        volume = np.zeros(tuple(shape), dtype=np.int64)
+        volume = np.zeros(shape, dtype=np.int64)
         ids = np.arange(1, len(sources) + 1)
         volume[tuple(index[inside].T)] = ids[inside]
-        target = spatial_roi(roi, dims).grow(raster, raster).snap_to_grid(raster, mode="grow")
+        target = spatial_roi(roi, dims)
+        if grow:
+            target = target.grow(raster, raster)
+        target = Roi(target.begin, Coordinate(-(-np.asarray(target.shape) // np.asarray(raster))) * raster)
         field = self.transform.voxel_coordinates(target, raster)
-        shift = (target.begin - source_roi.begin) / raster
+        shift = (target.begin - source_roi.begin) / step
         for d in range(dims):
             view = [1] * dims
             view[d] = -1
@@ -219,7 +252,7 @@ class SpatialAugment(BatchFilter):
         targets = np.full(sources.shape, np.nan)
         present = np.unique(warped[warped > 0])
         if len(present):
-            centres = np.array(ndimage.center_of_mass(np.ones_like(warped), warped, present))
-            targets[present - 1] = (centres + 0.5) * np.asarray(raster) + np.asarray(target.begin)
+            centres = np.array(ndimage.center_of_mass(np.ones_like(warped), warped, present)).reshape(len(present), dims)
+            targets[present - 1] = (centres + centre) * step + np.asarray(target.begin)
         found = ~np.isnan(targets).any(axis=1)
         return targets, found

@@ -9,7 +9,8 @@ from scipy.spatial.transform import Rotation
 from ..array import Array
 from ..array_spec import ArraySpec
 from ..coordinate import Coordinate
-from ..errors import PipelineConfigError, PipelineSetupError
+from ..errors import BatchRequestError, PipelineSetupError
+from ..augment.errors import AugmentArgumentError
 from ..roi import Roi
 from ..augment.spatial import SpatialAugment, spatial_roi
 from ..augment.transform import draw_transform
@@ -42,9 +43,10 @@ class DeformAugment(SpatialAugment):
 
         rotate (``bool``):
 
-            Whether to rotate by a uniformly random rotation (2D: an angle in
-            [0, pi); 3D: a random rotation), about the centre of the request,
-            in world units.
+            Whether to rotate by a uniformly random rotation about the centre
+            of the request, in world units: in 2D (or in the plane of two
+            ``rotation_axes``) by an angle drawn uniformly from [0, 2 pi), in
+            3D by a uniformly random 3D rotation.
 
         subsample (``int``):
 
@@ -56,7 +58,10 @@ class DeformAugment(SpatialAugment):
 
         spatial_dims (``int``):
 
-            The number of spatial dimensions (the last ones of every array).
+            The number of spatial dimensions (the last ones of every array),
+            at most 3. A request whose ROIs have fewer dimensions lowers it
+            for that request (as in gunpowder, the default 3 deforms 2D data
+            given 2-element ``control_point_spacing`` and ``jitter_sigma``).
 
         use_fast_points_transform (``bool``):
 
@@ -86,6 +91,16 @@ class DeformAugment(SpatialAugment):
         p (``float``, optional):
 
             Probability of applying the augmentation. Default is 1.0.
+
+        rotation_axes (``tuple`` of ``int``, optional):
+
+            The spatial axes to rotate in (0-based, counted within the last
+            ``spatial_dims`` axes; stored sorted), two or three of them. Two
+            axes rotate in their plane only and leave the other axis exactly
+            as it is (e.g. ``(1, 2)`` for in-section rotations of anisotropic
+            ``(z, y, x)`` data). Default: all spatial axes. A bad value
+            raises an ``AssertionError`` (a ``PipelineConfigError``) at
+            construction.
     """
 
     def __init__(
@@ -101,6 +116,7 @@ class DeformAugment(SpatialAugment):
         transform_key=None,
         graph_raster_voxel_size=None,
         p=1.0,
+        rotation_axes=None,
     ):
         self.control_point_spacing = Coordinate(control_point_spacing)
         self.jitter_sigma = tuple(float(s) for s in jitter_sigma)
@@ -108,12 +124,22 @@ class DeformAugment(SpatialAugment):
         self.graph_raster_voxel_size = (
             Coordinate(graph_raster_voxel_size) if graph_raster_voxel_size is not None else Coordinate((1,) * dims)
         )
-        if not dims == len(self.jitter_sigma) == self.graph_raster_voxel_size.dims == spatial_dims:
-            raise PipelineConfigError(
+        if not dims == len(self.jitter_sigma) == self.graph_raster_voxel_size.dims:
+            raise AugmentArgumentError(
                 f"DeformAugment: control_point_spacing {self.control_point_spacing}, jitter_sigma "
                 f"{self.jitter_sigma} and graph_raster_voxel_size {self.graph_raster_voxel_size} need "
-                f"one value per spatial dimension (spatial_dims={spatial_dims})"
+                f"one value per spatial dimension, the same number each"
             )
+        if rotation_axes is not None:
+            axes = tuple(sorted(int(a) for a in rotation_axes))
+            if not (2 <= len(axes) <= spatial_dims <= 3 and len(set(axes)) == len(axes) and all(0 <= a < spatial_dims for a in axes)):
+                raise AugmentArgumentError(
+                    f"DeformAugment: rotation_axes {tuple(rotation_axes)} must be 2 or 3 distinct axes in "
+                    f"[0, spatial_dims) with 2 <= len(rotation_axes) <= spatial_dims <= 3 "
+                    f"(spatial_dims={spatial_dims})"
+                )
+            rotation_axes = axes
+        self.rotation_axes = rotation_axes
         super().__init__(
             self.control_point_spacing, self.jitter_sigma, scale_interval, subsample, spatial_dims,
             use_fast_points_transform, recompute_missing_points, p,
@@ -126,7 +152,7 @@ class DeformAugment(SpatialAugment):
             total = self.spec.get_total_roi()
             if total is None:
                 raise PipelineSetupError(f"{self.describe()}: nothing spatial is provided upstream to deform")
-            roi = spatial_roi(total, self.spatial_dims)
+            roi = spatial_roi(total, self.adapt_spatial_dims(total.dims))
             if not roi.unbounded:
                 roi = roi.snap_to_grid(self.control_point_spacing, mode="shrink")
             spec = ArraySpec(roi=roi, voxel_size=self.control_point_spacing, interpolatable=True, dtype=np.float32)
@@ -135,14 +161,40 @@ class DeformAugment(SpatialAugment):
     def _graph_raster_voxel_size(self):
         return self.graph_raster_voxel_size
 
+    def check_request(self, request):
+        dims = self.spatial_dims
+        if self.control_point_spacing.dims != dims:
+            raise BatchRequestError(
+                f"{self.describe()}: the request deforms {dims} spatial dimensions, but control_point_spacing "
+                f"{self.control_point_spacing}, jitter_sigma {self.jitter_sigma} and graph_raster_voxel_size "
+                f"{self.graph_raster_voxel_size} have {self.control_point_spacing.dims} values "
+                f"(request: {request})"
+            )
+        if self.rotate and self.rotation_axes is not None and max(self.rotation_axes) >= dims:
+            raise BatchRequestError(
+                f"{self.describe()}: rotation_axes {self.rotation_axes} are not all axes of the {dims} "
+                f"spatial dimensions of the request {request}"
+            )
+
+    def _rotation(self):
+        """The drawn rotation matrix (world units), or ``None``."""
+        dims = self.spatial_dims
+        axes = self.rotation_axes if self.rotation_axes is not None else tuple(range(dims))
+        if dims == 2 or len(axes) == 2:
+            # one angle in the plane of the two axes; the others stay exactly
+            angle = self.rng.random() * 2 * math.pi
+            a, b = axes
+            rotation = np.eye(dims)
+            rotation[a, a] = rotation[b, b] = math.cos(angle)
+            rotation[a, b] = -math.sin(angle)
+            rotation[b, a] = math.sin(angle)
+            return rotation
+        if dims == 3:
+            return Rotation.random(random_state=self.rng).as_matrix()
+        return None
+
     def draw_transform(self, request, master_roi):
-        rotation = None
-        if self.rotate:
-            if self.spatial_dims == 2:
-                angle = self.rng.random() * math.pi
-                rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-            elif self.spatial_dims == 3:
-                rotation = Rotation.random(random_state=self.rng).as_matrix()
+        rotation = self._rotation() if self.rotate else None
         return draw_transform(
             self.rng,
             master_roi,

@@ -6,7 +6,8 @@ import math
 import numpy as np
 
 from ..coordinate import Coordinate
-from ..errors import PipelineConfigError
+from ..augment.errors import AugmentArgumentError
+from ..errors import BatchRequestError, PipelineConfigError
 from ..keys import ArrayKey
 from ..augment.spatial import SpatialAugment
 from ..augment.transform import draw_transform, section_offsets
@@ -69,17 +70,31 @@ class ElasticAugment(SpatialAugment):
 
         spatial_dims (``int``):
 
-            The number of spatial dimensions (the last ones of every array).
-            Misalignment needs 3.
+            The number of spatial dimensions (the last ones of every array),
+            at most 3; a request whose ROIs have fewer dimensions lowers it
+            for that request (the default 3 deforms 2D data given 2-element
+            ``control_point_spacing`` and ``jitter_sigma``). Misalignment
+            needs 3.
 
         use_fast_points_transform (``bool``):
 
-            See :class:`DeformAugment` (nodes are rasterised at voxel size 1
-            world unit per axis).
+            Move graph nodes as gunpowder does, faster for dense graphs: the
+            nodes of the upstream graph ROI are written by id into an int64
+            volume at the requested arrays' voxel size, the volume is warped
+            by nearest neighbour onto the voxels of the requested graph ROI,
+            and each node is placed at the centre of mass of its voxels, in
+            voxel units times the voxel size plus the begin of the requested
+            ROI (the lower corner of a voxel, not its centre, as in
+            gunpowder), so always inside the requested ROI. Nodes whose voxel
+            is lost (overwritten by a neighbour, or mapped outside the ROI)
+            are handled by ``recompute_missing_points``. The default inverts
+            the transformation for each node (exact).
 
         recompute_missing_points (``bool``):
 
-            See :class:`DeformAugment`.
+            With the fast points transform, move lost nodes by the exact
+            inversion instead of dropping them: every node the exact path
+            keeps is kept.
 
         p (``float``, optional):
 
@@ -103,10 +118,10 @@ class ElasticAugment(SpatialAugment):
     ):
         self.control_point_spacing = tuple(control_point_spacing)
         self.jitter_sigma = tuple(float(s) for s in jitter_sigma)
-        if not len(self.control_point_spacing) == len(self.jitter_sigma) == spatial_dims:
-            raise PipelineConfigError(
+        if len(self.control_point_spacing) != len(self.jitter_sigma):
+            raise AugmentArgumentError(
                 f"ElasticAugment: control_point_spacing {self.control_point_spacing} and jitter_sigma "
-                f"{self.jitter_sigma} need one value per spatial dimension (spatial_dims={spatial_dims})"
+                f"{self.jitter_sigma} need one value per spatial dimension, the same number each"
             )
         if len(rotation_interval) != 2 or rotation_interval[0] > rotation_interval[1]:
             raise PipelineConfigError(f"ElasticAugment: rotation_interval must be (min, max), got {rotation_interval}")
@@ -122,6 +137,26 @@ class ElasticAugment(SpatialAugment):
         self.prob_shift = prob_shift
         self.max_misalign = int(max_misalign)
 
+    def check_request(self, request):
+        arrays = [key for key, spec in request.array_specs.items() if spec.roi is not None]
+        if not arrays:
+            raise BatchRequestError(
+                f"{self.describe()}: the request {request} holds no array; ElasticAugment needs at least one "
+                f"to know the voxel size its control_point_spacing and jitter_sigma are given in"
+            )
+        dims = self.spatial_dims
+        if len(self.control_point_spacing) != dims:
+            raise BatchRequestError(
+                f"{self.describe()}: the request deforms {dims} spatial dimensions, but control_point_spacing "
+                f"{self.control_point_spacing} and jitter_sigma {self.jitter_sigma} have "
+                f"{len(self.control_point_spacing)} values (request: {request})"
+            )
+        if (self.prob_slip or self.prob_shift) and dims != 3:
+            raise BatchRequestError(
+                f"{self.describe()}: section misalignment (prob_slip, prob_shift) needs 3 spatial dimensions, "
+                f"the request has {dims} (request: {request})"
+            )
+
     def _voxel_size(self, request):
         """The smallest voxel size per spatial axis of the requested arrays
         (1 per axis without arrays): the unit of the voxel arguments."""
@@ -133,6 +168,11 @@ class ElasticAugment(SpatialAugment):
         if not sizes:
             return Coordinate((1,) * self.spatial_dims)
         return Coordinate(np.min(np.array(sizes), axis=0))
+
+    def fast_points_grid(self, request):
+        # gunpowder's: the arrays' voxel size, no margin, a node at the lower
+        # corner of its voxel (so always inside the requested ROI)
+        return self._voxel_size(request), False, 0.0
 
     def draw_transform(self, request, master_roi):
         voxel_size = np.asarray(self._voxel_size(request), dtype=np.float64)

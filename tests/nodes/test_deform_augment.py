@@ -147,3 +147,93 @@ class TestDeformAugmentContract(NodeContract):
         request[RAW] = gp.ArraySpec(roi=gp.Roi((100, 80, 80), (200, 80, 80)))
         request[TRANSFORM] = gp.ArraySpec(roi=gp.Roi((100, 80, 80), (20, 40, 40)))
         return [(request, "TRANSFORM.*not a multiple of the voxel size")]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_rotation_axes_in_plane_leave_the_first_axis_exactly(seed):
+    """rotation_axes=(1, 2) rotates each z-section in itself: every output
+    voxel comes from the section it is in (decoded from coordinate-encoded
+    data, interpolated and nearest), the upstream z-extent is the request's,
+    and the content of the sections did move."""
+    pipeline, raw, labels = sources()
+    augment = gp.DeformAugment((40, 40, 40), (0, 6, 6), rotate=True, rotation_axes=(2, 1))
+    pipeline += augment
+    request = gp.BatchRequest(random_seed=seed)
+    request[RAW] = gp.ArraySpec(roi=gp.Roi((100, 80, 80), (200, 80, 80)))
+    request[LABELS] = gp.ArraySpec(roi=gp.Roi((150, 96, 96), (100, 48, 48)))
+    with gp.build(pipeline) as p:
+        upstream = plan(p.output, request.copy()).upstream[0].work.request
+        batch = p.request_batch(request)
+    assert augment.rotation_axes == (1, 2)
+    np.testing.assert_array_equal(augment.transform.matrix[0], [1, 0, 0])
+    assert augment.transform.matrix[1, 1] != 1, "the sections are rotated"
+    for key, first in ((RAW, 10), (LABELS, 15)):
+        assert (upstream[key].roi.begin[0], upstream[key].roi.shape[0]) == (request[key].roi.begin[0], request[key].roi.shape[0])
+        z = np.floor(np.asarray(batch[key].data, dtype=np.float64) / 3600).astype(int)
+        expected = first + np.arange(z.shape[0]).reshape(-1, 1, 1)
+        np.testing.assert_array_equal(z, np.broadcast_to(expected, z.shape))
+    assert not np.array_equal(batch[LABELS].data, labels[15:25, 24:36, 24:36])
+
+
+def test_rotation_axes_are_checked_at_construction_as_assertions():
+    for axes, dims in [((0,), 3), ((0, 3), 3), ((0, 1, 2), 2), ((1, 1), 3), ((0, 1, 2, 3), 3)]:
+        spacing = (40,) * dims
+        with pytest.raises(AssertionError, match=r"rotation_axes .* \(spatial_dims=%d\)" % dims):
+            gp.DeformAugment(spacing, (1,) * dims, spatial_dims=dims, rotation_axes=axes)
+        with pytest.raises(gp.PipelineSetupError):
+            gp.DeformAugment(spacing, (1,) * dims, spatial_dims=dims, rotation_axes=axes)
+    assert gp.DeformAugment((40, 40, 40), (1, 1, 1), rotation_axes=[2, 0]).rotation_axes == (0, 2)
+    assert gp.DeformAugment((40, 40, 40), (1, 1, 1)).rotation_axes is None
+
+
+def two_d_sources(shape=(60, 60), voxel_size=(4, 4)):
+    voxel_size = gp.Coordinate(voxel_size)
+    roi = gp.Roi((0, 0), gp.Coordinate(shape) * voxel_size)
+    labels = coordinate_volume(shape, np.uint64)
+    return gp.ArraySource(LABELS, gp.Array(labels, gp.ArraySpec(roi=roi, voxel_size=voxel_size, interpolatable=False))), labels
+
+
+def test_default_spatial_dims_deforms_a_2d_request():
+    """spatial_dims=3 (the default) with 2-element arguments on 2D data: the
+    node deforms 2 dimensions for that request and returns the requested 2D
+    ROI; without jitter, rotation and scaling it is the identity."""
+    source, labels = two_d_sources()
+    request = gp.BatchRequest({LABELS: gp.ArraySpec(roi=gp.Roi((80, 40), (80, 120)))}, random_seed=3)
+    augment = gp.DeformAugment((20, 20), (0, 0), rotate=False)
+    with gp.build(source + augment) as p:
+        batch = p.request_batch(request)
+    assert augment.spatial_dims == 2
+    assert batch[LABELS].spec.roi == gp.Roi((80, 40), (80, 120)) and batch[LABELS].data.shape == (20, 30)
+    np.testing.assert_array_equal(batch[LABELS].data, labels[20:40, 10:40])
+
+    augment = gp.DeformAugment((20, 20), (2, 2), rotate=True)
+    with gp.build(source + gp.Pad(LABELS, None) + augment) as p:
+        batch = p.request_batch(request)
+    assert batch[LABELS].data.shape == (20, 30)
+    assert np.isin(batch[LABELS].data, np.append(labels.ravel(), 0)).all()
+
+
+def test_2d_rotation_angles_cover_the_full_circle():
+    """In 2D the angle is uniform in [0, 2 pi) (gunpowder 1.4.4), not [0, pi)."""
+    source, _ = two_d_sources()
+    augment = gp.DeformAugment((20, 20), (0, 0), rotate=True, spatial_dims=2)
+    angles = []
+    with gp.build(source + gp.Pad(LABELS, None) + augment) as p:
+        for seed in range(40):
+            request = gp.BatchRequest({LABELS: gp.ArraySpec(roi=gp.Roi((80, 80), (80, 80)))}, random_seed=seed)
+            plan(p.output, request)
+            m = augment.transform.matrix
+            np.testing.assert_allclose(m @ m.T, np.eye(2), atol=1e-12)
+            angles.append(np.arctan2(m[1, 0], m[0, 0]) % (2 * np.pi))
+    assert min(angles) < np.pi / 2 and max(angles) > 3 * np.pi / 2
+
+
+def test_argument_lengths_that_do_not_fit_the_request_fail_at_plan_time():
+    source, _ = two_d_sources()
+    with gp.build(source + gp.DeformAugment((20, 20, 20), (0, 0, 0))) as p:
+        request = gp.BatchRequest({LABELS: gp.ArraySpec(roi=gp.Roi((80, 80), (80, 80)))})
+        with pytest.raises(gp.BatchRequestError, match=r"DeformAugment .*deforms 2 spatial dimensions.*3 values"):
+            p.to_dask(request)
+    with gp.build(source + gp.DeformAugment((20, 20), (0, 0), rotation_axes=(1, 2))) as p:
+        with pytest.raises(gp.BatchRequestError, match=r"rotation_axes \(1, 2\) are not all axes of the 2"):
+            p.to_dask(request)
