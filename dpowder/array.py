@@ -71,6 +71,7 @@ class Array:
         # plain ints: funlib Coordinate arithmetic is slow on this hot path
         begin = self.spec.roi.offset
         voxel_size = self.spec.voxel_size
+        assert voxel_size is not None  # a spatial array's (for the type checker)
         channels = (slice(None),) * (self.data.ndim - roi.dims)
         return channels + tuple(
             slice((o - b) // v, (o - b + s) // v) for o, s, b, v in zip(roi.offset, roi.shape, begin, voxel_size)
@@ -98,6 +99,7 @@ class Array:
             return self.copy() if copy else Array._make(self.data, spec.copy(), self.attrs)
         if not roi_contains(spec.roi, roi):
             raise ValueError(f"Requested crop ROI {roi} is not contained in this array's ROI {spec.roi}")
+        assert spec.voxel_size is not None  # a spatial array's (for the type checker)
         if any(o % v or s % v for o, s, v in zip(roi.offset, roi.shape, spec.voxel_size)):
             raise ValueError(f"Crop ROI {roi} is not a multiple of the voxel size {spec.voxel_size}")
         new_spec = spec.copy()

@@ -129,7 +129,7 @@ class ModelNode(BatchFilter):
             are used.
     """
 
-    framework = None
+    framework: str | None = None
 
     def __init__(self, inputs, outputs, array_specs, **mappings):
         for name, value in dict(inputs=inputs, outputs=outputs, **mappings).items():

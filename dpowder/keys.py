@@ -7,7 +7,7 @@ identifier, so a key made in a worker process equals the driver's.
 
 class _Key:
     __slots__ = ("identifier", "_hash")
-    _registry = None
+    _registry: type | None = None
 
     def __init__(self, identifier):
         if not isinstance(identifier, str):
