@@ -137,7 +137,9 @@ class Pipeline:
 
     def request_batch(self, request):
         """Plan ``request``, lower it to a dask graph and compute it."""
-        return self.output.request_batch(request)
+        from .engine.errors_wrap import serve_pipeline
+
+        return serve_pipeline(self, request, self.output.request_batch)
 
     def to_dask(self, request, fuse=False):
         """The lazy form of ``request_batch``: a dask ``Delayed`` of the

@@ -1,5 +1,7 @@
 """Request and batch consistency checks, with messages that say what to fix."""
 
+import numpy as np
+
 from ..array_spec import ArraySpec
 from ..errors import BatchRequestError
 from ..keys import ArrayKey, GraphKey
@@ -16,10 +18,20 @@ def _not_multiple(roi, voxel_size):
     return False
 
 
+def _negative_axes(roi):
+    return [d for d, s in enumerate(roi.shape) if s is not None and s < 0]
+
+
+def _dtype_mismatch(requested, delivered):
+    """Whether a requested dtype (``None``: any) differs from a delivered one."""
+    return requested is not None and delivered is not None and np.dtype(requested) != np.dtype(delivered)
+
+
 def check_request(node, request):
     """Raise ``BatchRequestError`` if ``node`` cannot serve ``request``: a key
-    it does not provide, a ROI outside what it provides, a ROI off the voxel
-    grid, a voxel size or directedness it does not have."""
+    it does not provide, a ROI with a negative shape, outside what it
+    provides or off the voxel grid, a voxel size, dtype or directedness it
+    does not have."""
     spec = node.spec
     if spec is None:
         raise BatchRequestError(
@@ -35,7 +47,20 @@ def check_request(node, request):
             )
         provided = spec[key]
         request_roi = request_spec.roi
+        if request_roi is not None and _negative_axes(request_roi):
+            raise BatchRequestError(
+                f"{node.describe()} was asked for {key} with a negative ROI shape "
+                f"{tuple(request_roi.shape)} (offset {tuple(request_roi.offset)}, axes "
+                f"{_negative_axes(request_roi)}): a ROI's shape must be >= 0 on every axis"
+            )
         if isinstance(key, ArrayKey):
+            if _dtype_mismatch(request_spec.dtype, provided.dtype):
+                # gunpowder never casts: what is asked for must be what comes
+                raise BatchRequestError(
+                    f"{node.describe()} was asked for {key} with dtype {np.dtype(request_spec.dtype)}, "
+                    f"but provides dtype {np.dtype(provided.dtype)}; request dtype=None or "
+                    f"{np.dtype(provided.dtype)}, or cast it with AsType"
+                )
             if provided.nonspatial or request_spec.nonspatial:
                 continue
             if request_spec.voxel_size is not None and provided.voxel_size is not None:
@@ -86,6 +111,8 @@ def check_batch(node, batch, request):
                 f"(delivered: {sorted(batch.keys())})"
             )
         item = batch[key]
+        if isinstance(request_spec, ArraySpec):
+            check_dtype(node, key, item, request_spec)
         if isinstance(request_spec, ArraySpec) and (request_spec.nonspatial or item.spec.nonspatial):
             continue
         if request_spec.roi is not None and item.spec.roi != request_spec.roi:
@@ -93,3 +120,28 @@ def check_batch(node, batch, request):
                 f"{node.describe()} delivered {key} with ROI {item.spec.roi}, but ROI "
                 f"{request_spec.roi} was requested"
             )
+
+
+def _delivered_dtype(array):
+    dtype = getattr(array.data, "dtype", None)
+    return dtype if dtype is not None else array.spec.dtype
+
+
+def check_dtype(node, key, array, request_spec):
+    """Raise ``BatchRequestError`` if ``array`` (delivered for ``key``) has
+    another dtype than ``request_spec`` asks for."""
+    delivered = _delivered_dtype(array)
+    if _dtype_mismatch(request_spec.dtype, delivered):
+        raise BatchRequestError(
+            f"{node.describe()} delivered {key} with dtype {np.dtype(delivered)}, but dtype "
+            f"{np.dtype(request_spec.dtype)} was requested (ROI {request_spec.roi}); dpowder, like "
+            f"gunpowder, does not cast: request dtype=None or {np.dtype(delivered)}, or cast it with AsType"
+        )
+
+
+def check_dtypes(node, batch, request):
+    """``check_dtype`` for every array of ``request`` with a dtype, that
+    ``batch`` holds (after a ``process``)."""
+    for key, request_spec in request.items():
+        if isinstance(key, ArrayKey) and request_spec.dtype is not None and key in batch.arrays:
+            check_dtype(node, key, batch.arrays[key], request_spec)
