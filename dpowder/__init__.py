@@ -5,6 +5,7 @@ planned on the driver and lowered into dask task graphs.
 """
 
 from . import graph, jax, nodes, pipeline, profiling, tensorflow, torch
+from . import contrib, morphology  # gunpowder.contrib, gunpowder.morphology (scipy imported on use)
 from .array import Array, ArrayKey, ArrayKeys
 from .array_spec import ArraySpec
 from .batch import Batch
