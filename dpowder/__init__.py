@@ -17,12 +17,15 @@ from .errors import (
     DpowderError,
     PipelineRequestError,
     PipelineSetupError,
+    PipelineTeardownError,
 )
 from .graph import Edge, Graph, GraphKey, GraphKeys, Node
 from .graph_spec import GraphSpec
 from .nodes import *  # noqa: F401,F403 -- the node names, as gunpowder exports them
 from .pipeline import Pipeline, build
+from .producer_pool import ProducerPool
 from .provider_spec import ProviderSpec
 from .roi import Roi
+from . import ext, producer_pool  # noqa: E402 -- gp.ext and gp.producer_pool, as in gunpowder
 
 __version__ = "0.1.0"

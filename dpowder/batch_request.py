@@ -68,7 +68,7 @@ class BatchRequest(ProviderSpec):
             spec = GraphSpec(roi, directed=directed, placeholder=placeholder)
         else:
             raise TypeError(f"Only ArrayKey or GraphKey can be added, got {key!r}")
-        self[key] = spec
+        self._set(key, spec)
         self._center_rois()
 
     def _center_rois(self):
@@ -88,9 +88,9 @@ class BatchRequest(ProviderSpec):
         merged = self.copy()
         for key, spec in request.items():
             if key not in merged:
-                merged[key] = spec.copy()
+                merged[key] = spec
             elif isinstance(spec, ArraySpec) and merged[key].nonspatial:
-                merged[key] = spec.copy()
+                merged[key] = spec
             else:
                 merged[key].update_with(spec)
         return merged
@@ -99,12 +99,8 @@ class BatchRequest(ProviderSpec):
         """A new request with the specs of both; ``request``'s win."""
         merged = self.copy()
         for key, spec in request.items():
-            merged[key] = spec.copy()
+            merged[key] = spec
         return merged
-
-    def remove_placeholders(self):
-        for key in [k for k, s in self.items() if s.placeholder]:
-            del self[key]
 
     def __eq__(self, other):
         if not isinstance(other, BatchRequest):

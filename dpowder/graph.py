@@ -1,6 +1,8 @@
 """``Graph``: nodes with locations in world units and edges, on networkx."""
 
+import copy
 import itertools
+from typing import Any, Iterable, Iterator, Union
 
 import networkx as nx
 import numpy as np
@@ -50,7 +52,9 @@ class Node:
 
     @property
     def original_id(self):
-        return self.attrs.get("original_id", self.id)
+        """The id of the node in the source; ``None`` for a temporary node
+        (one made by ``trim``, with no counterpart in the source)."""
+        return None if self.temporary else self.id
 
     @property
     def location(self):
@@ -123,6 +127,14 @@ class Edge:
     def __eq__(self, other):
         return isinstance(other, Edge) and (self.u, self.v) == (other.u, other.v)
 
+    def directed_eq(self, other: "Edge") -> bool:
+        """Whether ``other`` joins the same nodes in the same direction."""
+        return (self.u, self.v) == (other.u, other.v)
+
+    def undirected_eq(self, other: "Edge") -> bool:
+        """Whether ``other`` joins the same nodes, in either direction."""
+        return {self.u, self.v} == {other.u, other.v}
+
     def __hash__(self):
         return hash((self.u, self.v))
 
@@ -139,6 +151,9 @@ class Edge:
 class Graph:
     """Nodes (``Node``) and edges (``Edge``) with a ``GraphSpec``.
 
+    A spec with ``directed=None`` makes a directed graph, as in gunpowder.
+    Node locations are cast to ``spec.dtype``.
+
     Args:
 
         nodes (iterator of Node): The nodes.
@@ -150,15 +165,27 @@ class Graph:
 
     def __init__(self, nodes, edges, spec):
         self.spec = spec
-        self._graph = nx.DiGraph() if spec.directed else nx.Graph()
-        dtype = spec.dtype
+        self._graph = self.create_graph(nodes, edges)
+
+    def new_graph(self) -> nx.Graph:
+        """An empty networkx graph of this graph's kind: a ``DiGraph`` unless
+        the spec says undirected."""
+        return nx.Graph() if self.spec.directed is False else nx.DiGraph()
+
+    def create_graph(self, nodes: Iterable[Node], edges: Iterable[Edge]) -> nx.Graph:
+        """A networkx graph (see ``new_graph``) holding ``nodes``, their
+        locations cast to the spec's dtype, and ``edges``. The nodes'
+        attributes are copied."""
+        graph = self.new_graph()
+        dtype = self.spec.dtype
         for node in nodes:
             attrs = dict(node.attrs)
             if dtype is not None:
                 attrs["location"] = np.asarray(attrs["location"], dtype=dtype)
-            self._graph.add_node(node.id, **attrs)
+            graph.add_node(node.id, **attrs)
         for edge in edges:
-            self._graph.add_edge(edge.u, edge.v, **edge.attrs)
+            graph.add_edge(edge.u, edge.v, **edge.attrs)
+        return graph
 
     @classmethod
     def from_nx_graph(cls, graph, spec):
@@ -181,6 +208,10 @@ class Graph:
 
     @property
     def directed(self):
+        """The spec's ``directed``, or, where that is ``None``, whether the
+        networkx graph is directed."""
+        if self.spec.directed is not None:
+            return self.spec.directed
         return self._graph.is_directed()
 
     @property
@@ -231,6 +262,26 @@ class Graph:
         for n in ids:
             yield self.node(n)
 
+    def in_degree(self):
+        """The in-degree of every node: networkx's ``InDegreeView`` (node id
+        -> degree); for an undirected graph, the degree."""
+        graph = self._graph
+        return graph.in_degree() if graph.is_directed() else graph.degree()
+
+    def successors(self, node: Union[Node, Any]) -> Iterator[Any]:
+        """The ids of the nodes ``node`` has an edge to; its neighbours in an
+        undirected graph."""
+        node_id = node.id if isinstance(node, Node) else node
+        graph = self._graph
+        return graph.successors(node_id) if graph.is_directed() else graph.neighbors(node_id)
+
+    def predecessors(self, node: Union[Node, Any]) -> Iterator[Any]:
+        """The ids of the nodes with an edge to ``node``; its neighbours in an
+        undirected graph."""
+        node_id = node.id if isinstance(node, Node) else node
+        graph = self._graph
+        return graph.predecessors(node_id) if graph.is_directed() else graph.neighbors(node_id)
+
     def in_edges(self, node):
         for u, v, attrs in self._graph.in_edges(node.id, data=True):
             yield Edge(u, v, attrs)
@@ -241,7 +292,11 @@ class Graph:
 
     def add_node(self, node):
         """Add a node; an existing node of the same id has its attributes
-        overwritten."""
+        overwritten. Its location is cast to the spec's dtype (on ``node``
+        too, as in gunpowder)."""
+        dtype = self.spec.dtype
+        if dtype is not None and np.asarray(node.location).dtype != dtype:
+            node.location = np.asarray(node.location).astype(dtype)
         self._graph.add_node(node.id, **node.attrs)
 
     def add_edge(self, edge):
@@ -333,31 +388,35 @@ class Graph:
         return self.crop(roi)._trim_in_place(roi)
 
     def _trim_in_place(self, roi):
+        """Each edge with one end outside ``roi`` gets, in place of that end,
+        a temporary node (the outside node's attributes, ``original_id``
+        ``None``) where it crosses the ROI boundary, keeping the edge's
+        direction; new ids count up from the largest id kept. An inside end
+        already on the boundary takes no new node. Then every node outside
+        is removed."""
         graph = self._graph
         inside = self._inside(roi)
-        outside = [n for n in graph.nodes if n not in inside]
-        outside_set = set(outside)
-        next_id = max((n for n in graph.nodes if isinstance(n, (int, np.integer))), default=-1) + 1
-        for out_id in outside:
+        crossing = [(u, v, attrs) for u, v, attrs in graph.edges(data=True) if (u in inside) != (v in inside)]
+        kept = set(inside).union(*((u, v) for u, v, _ in crossing))
+        new_ids = itertools.count(max((n for n in kept if isinstance(n, (int, np.integer))), default=-1) + 1)
+        dtype = self.spec.dtype if self.spec.dtype is not None else np.float32
+        new_nodes, new_edges = [], []
+        for u, v, attrs in crossing:
+            in_id, out_id = (u, v) if u in inside else (v, u)
+            in_location = graph.nodes[in_id]["location"]
             out_attrs = graph.nodes[out_id]
-            edges = list(graph.in_edges(out_id, data=True)) if graph.is_directed() else []
-            edges_out = list(graph.out_edges(out_id, data=True)) if graph.is_directed() else list(graph.edges(out_id, data=True))
-            crossing = []
-            for u, v, attrs in edges + edges_out:
-                other = u if v == out_id else v
-                if other not in outside_set:
-                    crossing.append((u, v, other, attrs))
-            for u, v, other, attrs in crossing:
-                location = _roi_intersection(graph.nodes[other]["location"], out_attrs["location"], roi)
-                new_attrs = {k: val for k, val in out_attrs.items() if k not in ("location", "id")}
-                new_attrs.update(id=next_id, location=location, temporary=True)
-                graph.add_node(next_id, **new_attrs)
-                if u == out_id:
-                    graph.add_edge(next_id, v, **attrs)
-                else:
-                    graph.add_edge(u, next_id, **attrs)
-                next_id += 1
-        graph.remove_nodes_from(outside)
+            location = _roi_intersection(in_location, out_attrs["location"], roi).astype(dtype)
+            if np.allclose(location, in_location):
+                continue
+            new_id = next(new_ids)
+            new_attrs = {k: copy.deepcopy(val) for k, val in out_attrs.items() if k not in ("location", "id")}
+            new_attrs.update(id=new_id, location=location, temporary=True)
+            new_nodes.append((new_id, new_attrs))
+            new_edges.append((in_id, new_id, dict(attrs)) if u == in_id else (new_id, in_id, dict(attrs)))
+        # outside nodes go first: a new id may equal an unconnected outside node's
+        graph.remove_nodes_from([n for n in list(graph.nodes) if n not in inside])
+        graph.add_nodes_from(new_nodes)
+        graph.add_edges_from(new_edges)
         self.spec.roi = Roi(roi.offset, roi.shape)
         return self
 
@@ -406,8 +465,12 @@ class Graph:
 
 def contains_points(roi, locations):
     """Which rows of ``locations`` (n x dims, world units) lie in ``roi``
-    (begin inclusive, end exclusive; unbounded axes contain everything)."""
+    (begin inclusive, end exclusive; unbounded axes contain everything).
+    As funlib's ``Roi.contains``, a ROI compares the leading axes of longer
+    locations and contains no location with fewer axes than it has."""
     mask = np.ones(len(locations), dtype=bool)
+    if len(locations) and locations.shape[1] < roi.dims:
+        return ~mask
     for d, (begin, end) in enumerate(zip(roi.begin, roi.end)):
         if begin is not None:
             mask &= locations[:, d] >= begin

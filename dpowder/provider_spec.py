@@ -2,8 +2,10 @@
 
 from .array_spec import ArraySpec
 from .coordinate import Coordinate
+from .errors import SpecError
 from .graph_spec import GraphSpec
 from .keys import ArrayKey, GraphKey
+from .roi import Roi
 
 
 class ProviderSpec:
@@ -27,26 +29,35 @@ class ProviderSpec:
             self[key] = spec
 
     def __setitem__(self, key, spec):
+        """Store a copy of ``spec`` for ``key``, as gunpowder does. A ``Roi``
+        becomes ``ArraySpec(roi=...)`` or ``GraphSpec(roi=...)``, by key."""
+        self._set(key, spec.copy() if isinstance(spec, (ArraySpec, GraphSpec)) else spec)
+
+    def _set(self, key, spec):
+        """``self[key] = spec`` without the copy (for specs made here)."""
+        if isinstance(spec, Roi):
+            if isinstance(key, ArrayKey):
+                spec = ArraySpec(roi=spec)
+            elif isinstance(key, GraphKey):
+                spec = GraphSpec(roi=spec)
         if isinstance(key, ArrayKey):
             if isinstance(spec, ArraySpec):
                 self.array_specs[key] = spec
                 return
-            if hasattr(spec, "roi") and hasattr(spec, "offset"):
-                raise TypeError(f"Only ArraySpec can be set for {key}, not a {type(spec).__name__}")
-            raise TypeError(f"Only ArraySpec can be set for ArrayKey {key}, got {spec!r}")
+            raise SpecError(f"Only ArraySpec (or a Roi) can be set for ArrayKey {key}, got {spec!r}", key=key)
         if isinstance(key, GraphKey):
             if isinstance(spec, GraphSpec):
                 self.graph_specs[key] = spec
                 return
-            raise TypeError(f"Only GraphSpec can be set for GraphKey {key}, got {spec!r}")
-        raise TypeError(f"Only ArrayKey or GraphKey can be used as keys, got {key!r}")
+            raise SpecError(f"Only GraphSpec (or a Roi) can be set for GraphKey {key}, got {spec!r}", key=key)
+        raise SpecError(f"Only ArrayKey or GraphKey can be used as keys, got {key!r}", key=key)
 
     def __getitem__(self, key):
         if isinstance(key, ArrayKey):
             return self.array_specs[key]
         if isinstance(key, GraphKey):
             return self.graph_specs[key]
-        raise TypeError(f"Only ArrayKey or GraphKey can be used as keys, got {key!r}")
+        raise SpecError(f"Only ArrayKey or GraphKey can be used as keys, got {key!r}", key=key)
 
     def get(self, key, default=None):
         return self[key] if key in self else default
@@ -71,6 +82,11 @@ class ProviderSpec:
 
     def remove(self, key):
         del self[key]
+
+    def remove_placeholders(self):
+        """Remove every spec that is a placeholder."""
+        for key in [k for k, s in self.items() if s.placeholder]:
+            del self[key]
 
     def items(self):
         """Provides a generator iterating over key/value pairs."""

@@ -8,8 +8,9 @@ __all__ = ["Roi", "roi_contains"]
 def roi_contains(outer, inner):
     """``outer.contains(inner)`` for ROIs, on plain tuples (funlib's is slow
     on the hot paths: planning, crops). Unbounded axes of ``outer`` contain
-    all."""
-    if inner.dims != outer.dims:
+    all. As funlib's, an ``outer`` with fewer dims compares only the leading
+    axes of ``inner`` (a 2D graph ROI contains a 3D request)."""
+    if inner.dims < outer.dims:
         return False
     if inner.empty:
         return True

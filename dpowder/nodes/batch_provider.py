@@ -1,6 +1,7 @@
 """``BatchProvider``: the base of every node."""
 
 import os
+import random
 import sys
 
 import numpy as np
@@ -131,18 +132,151 @@ class BatchProvider:
             request (BatchRequest): A request containing (possibly partial)
                 ``ArraySpec`` and ``GraphSpec``.
         """
+        from ..engine.errors_wrap import serve
         from ..engine.execute import request_batch
 
-        return request_batch(self, request)
+        return serve(self, request, request_batch)
 
     def get_upstream_providers(self):
         return list(self._dp_upstream_list())
+
+    def add_upstream_provider(self, provider):
+        """Link ``provider`` upstream of this node and return it (gunpowder's
+        way of linking nodes by hand; pipelines made with ``+`` are linked
+        when they are built)."""
+        upstream = self.__dict__.get("_dp_upstream")
+        if upstream is None:
+            upstream = self.__dict__["_dp_upstream"] = []
+        upstream.append(provider)
+        return provider
+
+    def remove_upstream_providers(self):
+        """Unlink every upstream provider of this node."""
+        self.__dict__["_dp_upstream"] = []
+
+    def remove_provided(self, request):
+        """Remove from ``request`` (in place) the keys this node provides."""
+        for key in self.provided_items:
+            if key in request:
+                del request[key]
 
     def _dp_upstream_list(self):
         upstream = self.__dict__.get("_dp_upstream")
         return upstream if upstream is not None else ()
 
+    def check_batch_consistency(self, batch, request):
+        """Raise ``BatchRequestError`` where ``batch`` does not meet
+        ``request`` as gunpowder checks it after ``provide``: every requested
+        item delivered, arrays with the requested ROI and dtype, the voxel
+        size this node provides and data of the matching shape, graphs
+        covering the requested ROI, their nodes inside it (or dangling on an
+        edge from inside)."""
+        from ..engine.checks import check_batch
+        from ..graph import contains_points
+
+        check_batch(self, batch, request)
+        for key, request_spec in request.array_specs.items():
+            if request_spec.placeholder or key not in batch:
+                continue
+            array = batch[key]
+            if request_spec.dtype is not None and np.dtype(array.data.dtype) != np.dtype(request_spec.dtype):
+                raise BatchRequestError(
+                    f"{self.describe()} delivered {key} with dtype {np.dtype(array.data.dtype)}, "
+                    f"but dtype {np.dtype(request_spec.dtype)} was requested",
+                    node=self,
+                    key=key,
+                )
+            provided = self.spec[key] if self.spec is not None and key in self.spec else None
+            if provided is None or provided.nonspatial or array.spec.nonspatial:
+                continue
+            if array.spec.voxel_size != provided.voxel_size:
+                raise BatchRequestError(
+                    f"{self.describe()} announced voxel size {provided.voxel_size} for {key}, but "
+                    f"delivered {array.spec.voxel_size}",
+                    node=self,
+                    key=key,
+                    provided=provided,
+                )
+            roi = request_spec.roi
+            if roi is not None and provided.voxel_size is not None:
+                shape = tuple(array.data.shape[-roi.dims :])
+                expected = tuple(roi.shape / provided.voxel_size)
+                if shape != expected:
+                    raise BatchRequestError(
+                        f"{self.describe()} delivered {key} with spatial shape {shape} voxels for "
+                        f"ROI {roi} at voxel size {provided.voxel_size}, which needs {expected}",
+                        node=self,
+                        key=key,
+                        roi=roi,
+                    )
+        for key, request_spec in request.graph_specs.items():
+            if request_spec.placeholder or key not in batch:
+                continue
+            graph = batch[key]
+            roi = graph.spec.roi
+            if request_spec.roi is not None and (roi is None or not roi.contains(request_spec.roi)):
+                raise BatchRequestError(
+                    f"{self.describe()} delivered graph {key} with ROI {roi}, which does not "
+                    f"cover the requested ROI {request_spec.roi}",
+                    node=self,
+                    key=key,
+                    roi=request_spec.roi,
+                    provided=roi,
+                )
+            if roi is None:
+                continue
+            nodes = list(graph.nodes)
+            if not nodes:
+                continue
+            inside = contains_points(roi, np.asarray([n.location for n in nodes], dtype=np.float64))
+            inside_ids = {n.id for n, i in zip(nodes, inside) if i}
+            for node, is_inside in zip(nodes, inside):
+                if is_inside:
+                    continue
+                if not all(neighbour.id in inside_ids for neighbour in graph.neighbors(node)):
+                    raise BatchRequestError(
+                        f"{self.describe()} delivered graph {key} with ROI {roi} holding node "
+                        f"{node.id} at {node.location}, outside it and not dangling from a node inside",
+                        node=self,
+                        key=key,
+                        roi=roi,
+                    )
+
+    def remove_unneeded(self, batch, request):
+        """Remove from ``batch`` (in place) every item not in ``request``."""
+        for key in [k for k in batch.keys() if k not in request]:
+            del batch[key]
+
+    def enable_placeholders(self):
+        """Let this node's ``provide`` see the placeholders of its requests
+        (they are removed by default). Call in ``setup()``."""
+        self.__dict__["_remove_placeholders"] = False
+
+    @property
+    def remove_placeholders(self):
+        """Whether placeholders are removed from the requests this node's
+        ``provide`` gets (``True`` unless ``enable_placeholders()``)."""
+        return self.__dict__.get("_remove_placeholders", True)
+
+    @remove_placeholders.setter
+    def remove_placeholders(self, value):
+        self.__dict__["_remove_placeholders"] = bool(value)
+
+    def internal_teardown(self):
+        """Forget the spec and provided items, then ``teardown()``."""
+        self.__dict__["_spec"] = None
+        self.provided_items.clear()
+        self.teardown()
+
     # -- randomness -----------------------------------------------------------
+
+    def set_seeds(self, request):
+        """Seed the global ``random`` and ``np.random`` with
+        ``request.random_seed``, as gunpowder does before each node handles
+        a request (for nodes that draw from them)."""
+        seed = request.random_seed
+        random.seed(seed)
+        np.random.seed(seed & 0xFFFFFFFF)
 
     @property
     def rng(self):
