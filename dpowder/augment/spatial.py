@@ -231,19 +231,24 @@ class SpatialAugment(BatchFilter):
         dims = self.spatial_dims
         raster = Coordinate(raster)
         step = np.asarray(raster, dtype=np.float64)
-        source_roi = spatial_roi(graph.spec.roi, dims)
-        shape = tuple(int(n) for n in -(-np.asarray(source_roi.shape) // np.asarray(raster)))
-        index = np.floor((sources - np.asarray(source_roi.begin)) / step).astype(np.int64)
-        inside = np.all((index >= 0) & (index < np.asarray(shape)), axis=1)
-        volume = np.zeros(shape, dtype=np.int64)
-        ids = np.arange(1, len(sources) + 1)
-        volume[tuple(index[inside].T)] = ids[inside]
         target = spatial_roi(roi, dims)
         if grow:
             target = target.grow(raster, raster)
         target = Roi(target.begin, Coordinate(-(-np.asarray(target.shape) // np.asarray(raster))) * raster)
+        # the source raster on the target's voxel grid, covering the graph's
+        # upstream ROI: an identity keeps every node in its voxel
+        upstream = spatial_roi(graph.spec.roi, dims)
+        first = (np.asarray(upstream.begin) - np.asarray(target.begin)) // np.asarray(raster)
+        last = -(-(np.asarray(upstream.end) - np.asarray(target.begin)) // np.asarray(raster))
+        source_begin = np.asarray(target.begin) + first * np.asarray(raster)
+        shape = tuple(int(n) for n in last - first)
+        index = np.floor((sources - source_begin) / step).astype(np.int64)
+        inside = np.all((index >= 0) & (index < np.asarray(shape)), axis=1)
+        volume = np.zeros(shape, dtype=np.int64)
+        ids = np.arange(1, len(sources) + 1)
+        volume[tuple(index[inside].T)] = ids[inside]
         field = self.transform.voxel_coordinates(target, raster)
-        shift = (target.begin - source_roi.begin) / step
+        shift = -first
         for d in range(dims):
             view = [1] * dims
             view[d] = -1
