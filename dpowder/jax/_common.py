@@ -1,20 +1,19 @@
 """What the jax nodes share beyond ``dpowder.framework_common``: their
-checkpoints, the parameters pickled as numpy arrays."""
+checkpoints. Parameters are written as ``.npz`` (numpy arrays and the tree's
+structure as JSON, no code); a pickled checkpoint (older versions, or a tree
+of custom pytree nodes) runs code when loaded, so it loads only with
+``trust_checkpoint=True`` (see ``dpowder.checkpoints``)."""
 
-import os
-import pickle
+from ..checkpoints import load_jax_params, save_jax_params
 
 
 def save_params(path, params):
-    """Write ``params`` (a pytree) as numpy arrays, atomically."""
+    """Write ``params`` (a pytree), atomically."""
     import jax
 
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        pickle.dump(jax.device_get(params), f)
-    os.replace(tmp, path)
+    save_jax_params(jax, path, params)
 
 
-def load_params(path):
-    with open(path, "rb") as f:
-        return pickle.load(f)
+def load_params(path, trust_checkpoint=False):
+    """The parameters at ``path``; a pickle only with ``trust_checkpoint``."""
+    return load_jax_params(path, trust_checkpoint)

@@ -33,21 +33,29 @@ class Predict(GenericPredict):
 
         spawn_subprocess (``bool``, optional): Accepted for compatibility;
             batches already run in dask worker processes.
+
+        trust_checkpoint (``bool``, optional): Also load a pickled
+            checkpoint (older versions wrote pickles), which runs code stored
+            in the file; by default only the ``.npz`` checkpoints that
+            ``jax.Train`` writes load.
     """
 
     framework = "jax"
 
-    def __init__(self, model, inputs, outputs, array_specs=None, checkpoint=None, spawn_subprocess=False):
+    def __init__(
+        self, model, inputs, outputs, array_specs=None, checkpoint=None, spawn_subprocess=False, trust_checkpoint=False
+    ):
         self._require()
         super().__init__(inputs, outputs, array_specs, checkpoint, spawn_subprocess)
         if not isinstance(model, GenericJaxModel):
             raise PipelineConfigError(f"{self._label()}: model must be a GenericJaxModel, got {type(model).__name__}")
         self.model = model
+        self.trust_checkpoint = trust_checkpoint
 
     def _params(self, inputs):
         def make():
             if self.checkpoint is not None:
-                return load_params(self.checkpoint)
+                return load_params(self.checkpoint, self.trust_checkpoint)
             return self.model.initialize(self._require().random.PRNGKey(42), inputs)
 
         return self._once_per_process(make)

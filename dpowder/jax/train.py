@@ -20,6 +20,18 @@ class _JaxState(TrainState):
 
 
 class Train(GenericTrain):
+    """JAX implementation of ``gunpowder.nodes.GenericTrain``: one
+    ``model.train_step`` per batch, in the calling process, fed by batches
+    made ahead on the dask cluster. Arguments are gunpowder's, plus:
+
+    Args:
+
+        trust_checkpoint (``bool``, optional): Also resume from a pickled
+            checkpoint (older versions wrote pickles), which runs code stored
+            in the file. Checkpoints are written as ``.npz`` (no code), which
+            always load.
+    """
+
     framework = "jax"
     state_type = _JaxState
 
@@ -39,6 +51,7 @@ class Train(GenericTrain):
         n_devices=None,
         validate_fn=None,
         validate_every=None,
+        trust_checkpoint=False,
     ):
         self._require()
         super().__init__(
@@ -53,6 +66,7 @@ class Train(GenericTrain):
         self.n_devices = n_devices
         self.validate_fn = validate_fn
         self.validate_every = validate_every
+        self.trust_checkpoint = trust_checkpoint
 
     @property
     def params(self):
@@ -64,7 +78,7 @@ class Train(GenericTrain):
         return [("output", self.outputs)]
 
     def load_checkpoint(self, path):
-        self._consumer.params = load_params(path)
+        self._consumer.params = load_params(path, self.trust_checkpoint)
 
     def save_checkpoint(self, path):
         save_params(path, self._consumer.params)

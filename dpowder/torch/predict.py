@@ -2,6 +2,7 @@
 
 import os
 
+from ..checkpoints import load_torch
 from ..engine import worker_cache
 from ..errors import PipelineConfigError
 from ..nodes.generic_predict import GenericPredict
@@ -82,17 +83,36 @@ class Predict(GenericPredict):
             Whether to run predict in a separate process. Blocks already run
             in dask worker processes, so this only isolates the model from
             the calling process when the pipeline runs in-process.
+
+        trust_checkpoint (bool, optional):
+
+            Load ``checkpoint`` as a full pickle, which runs code stored in
+            the file. By default only tensors, numbers and containers of them
+            load (``torch.load(weights_only=True)``: state dicts and
+            gunpowder's checkpoints); any other checkpoint raises
+            ``UntrustedCheckpointError``.
     """
 
     framework = "torch"
 
-    def __init__(self, model, inputs, outputs, array_specs=None, checkpoint=None, device="cuda", spawn_subprocess=False):
+    def __init__(
+        self,
+        model,
+        inputs,
+        outputs,
+        array_specs=None,
+        checkpoint=None,
+        device="cuda",
+        spawn_subprocess=False,
+        trust_checkpoint=False,
+    ):
         torch = self._require()
         super().__init__(inputs, outputs, array_specs, checkpoint, spawn_subprocess)
         if not isinstance(model, torch.nn.Module):
             raise PipelineConfigError(f"{self._label()}: model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
         self.device = device
+        self.trust_checkpoint = trust_checkpoint
 
     def dp_worker_resources(self):
         """One GPU per worker (dask worker resource ``GPU``) when predicting
@@ -109,7 +129,7 @@ class Predict(GenericPredict):
             device = _choose_device(torch, self.device)
             model = self.model
             if self.checkpoint is not None:
-                state = torch.load(self.checkpoint, map_location=device, weights_only=False)
+                state = load_torch(torch, self.checkpoint, device, self.trust_checkpoint)
                 if isinstance(state, dict) and "model_state_dict" in state:
                     state = state["model_state_dict"]
                 model.load_state_dict(state)

@@ -3,6 +3,7 @@ fed by a stream of batches made ahead on the dask cluster."""
 
 import logging
 
+from ..checkpoints import load_torch
 from ..errors import BatchFilterError, PipelineConfigError, PipelineSetupError
 from ..keys import ArrayKey
 from ..nodes.generic_train import GenericTrain, TrainState
@@ -77,6 +78,13 @@ class Train(GenericTrain):
 
         device (``string``, optional): The torch device, e.g. ``"cuda:1"``;
             ``"cuda"`` falls back to the CPU where CUDA is not available.
+
+        trust_checkpoint (``bool``, optional): Resume from a checkpoint that
+            is a full pickle, which runs code stored in the file. By default
+            only tensors, numbers and containers of them load
+            (``torch.load(weights_only=True)``, enough for the checkpoints
+            this node and gunpowder write); any other checkpoint raises
+            ``UntrustedCheckpointError``.
     """
 
     framework = "torch"
@@ -98,6 +106,7 @@ class Train(GenericTrain):
         log_every=1,
         spawn_subprocess=False,
         device="cuda",
+        trust_checkpoint=False,
     ):
         torch = self._require()
         super().__init__(
@@ -113,6 +122,7 @@ class Train(GenericTrain):
         self.optimizer = optimizer
         self.loss_inputs = dict(loss_inputs)
         self.device = resolve_device(torch, device)
+        self.trust_checkpoint = trust_checkpoint
 
     def _read_keys(self):
         produced = self._produced()
@@ -162,7 +172,7 @@ class Train(GenericTrain):
 
     def load_checkpoint(self, path):
         torch = self._require()
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = load_torch(torch, path, self.device, self.trust_checkpoint)
         self.model.load_state_dict(state["model_state_dict"])
         self.optimizer.load_state_dict(state["optimizer_state_dict"])
 
