@@ -87,6 +87,11 @@ class TestElasticAugmentContract(NodeContract):
         request[POINTS] = gp.GraphSpec(roi=gp.Roi((100, 80, 80), (200, 80, 80)))
         return pipeline, request
 
+    def bad_requests(self):
+        request = gp.BatchRequest()
+        request[POINTS] = gp.GraphSpec(roi=gp.Roi((100, 80, 80), (200, 80, 80)))
+        return [(request, "(?s)POINTS.*holds no array")]
+
 
 def test_default_spatial_dims_deforms_a_2d_request():
     """gunpowder 1.4.4: spatial_dims=3 (the default) with 2-element spacing
@@ -166,8 +171,3 @@ def test_fast_points_transform_keeps_what_the_exact_path_keeps_near_it(seed):
             # nearest neighbour (half a voxel either way) and the lower
             # corner (up to one voxel down): within two voxels (10, 4, 4)
             assert np.all(np.abs(np.array(location) - exact[i]) <= 2 * np.array([10, 4, 4])), (i, location, exact[i])
-
-    def bad_requests(self):
-        request = gp.BatchRequest()
-        request[POINTS] = gp.GraphSpec(roi=gp.Roi((100, 80, 80), (200, 80, 80)))
-        return [(request, "(?s)POINTS.*holds no array")]
