@@ -122,14 +122,33 @@ class Resample(BatchFilter):
                     self.interp_order,
                     self.source,
                 )
-            resampled = rescale(data.astype(np.float32), scale, order=0, anti_aliasing=False)
+            resampled = _nearest(data, source_spec.voxel_size, self.target_voxel_size)
         else:
             order = 1 if self.interp_order is None else self.interp_order
-            resampled = rescale(data.astype(np.float32), scale, order=order)
+            # float64 where float32 would round the values (float64, ints wider than 16 bits)
+            work = np.float32 if np.can_cast(data.dtype, np.float32, "safe") else np.float64
+            resampled = rescale(data.astype(work), scale, order=order).astype(data.dtype)
         spec = self.spec[self.target].copy()
         spec.roi = source.spec.roi
         spec.dtype = data.dtype
-        target = Array._make(resampled.astype(data.dtype), spec, dict(source.attrs))
+        target = Array._make(resampled, spec, dict(source.attrs))
         outputs = Batch()
         outputs[self.target] = target.crop(request[self.target].roi, copy=False)
         return outputs
+
+
+def _nearest(data, source_voxel_size, target_voxel_size):
+    """``data`` at ``target_voxel_size``, each target voxel taking the value
+    of the source voxel that contains its centre: pure indexing, so labels
+    keep their exact values (any dtype, ids >= 2^24 included). The data's
+    ROI lies on the grid of both voxel sizes, so every size is exact."""
+    dims = len(source_voxel_size)
+    lead = data.ndim - dims
+    index = [slice(None)] * lead
+    for axis, (s, t) in enumerate(zip(source_voxel_size, target_voxel_size)):
+        n = data.shape[lead + axis]
+        # target voxel j spans [j t, (j + 1) t) in world units from the ROI's offset: its centre
+        # (2j + 1) t / 2 lies in source voxel floor((2j + 1) t / 2s)
+        j = np.arange(n * s // t)
+        index.append(np.minimum((2 * j + 1) * t // (2 * s), n - 1))
+    return data[np.ix_(*[np.arange(data.shape[i]) if isinstance(ix, slice) else ix for i, ix in enumerate(index)])]

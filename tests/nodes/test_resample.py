@@ -57,6 +57,22 @@ def test_labels_use_nearest_neighbour_down_and_up():
     np.testing.assert_array_equal(up.data, [[[4007, 4007, 5007, 5007]]])
 
 
+def test_label_ids_beyond_float_precision_survive_exactly():
+    """99 ids >= 2^40 (float32 keeps 24 bits, so they would collapse): the
+    nearest-neighbour path indexes, never converts."""
+    ids = (np.uint64(2**40) + np.arange(99, dtype=np.uint64) * np.uint64(2**20 + 1)).reshape(1, 9, 11)
+    labels = np.repeat(np.repeat(ids, 2, axis=1), 2, axis=2)  # (1, 18, 22), voxel size 2 in y and x
+    down = resample(source(labels, (1, 2, 2), interpolatable=False) + gp.Resample(RAW, (1, 4, 4), OUT),
+                    gp.Roi((0, 0, 0), (1, 36, 44)))
+    # a target voxel of 4 at world (y, x) has its centre in source voxel (y/2 + 1, x/2 + 1): id (y/4, x/4)
+    np.testing.assert_array_equal(down.data, ids)
+    assert down.data.dtype == np.uint64
+    up = resample(source(ids, (1, 4, 4), interpolatable=False) + gp.Resample(RAW, (1, 1, 1), OUT),
+                  gp.Roi((0, 0, 0), (1, 36, 44)))
+    np.testing.assert_array_equal(up.data, np.repeat(np.repeat(ids, 4, axis=1), 4, axis=2))
+    assert sorted(np.unique(up.data)) == sorted(ids.ravel())
+
+
 def test_channel_axis_is_not_resampled():
     data = np.stack([ramp(8)[0], 100 + ramp(8)[0]])  # (2, 1, 8): c, y, x
     pipeline = source(data, (1, 4), offset=(0, 0)) + gp.Resample(RAW, (1, 2), OUT)
