@@ -7,6 +7,7 @@ index, so a job of 10^5 blocks is described in O(1) memory and the workers
 make their own blocks.
 """
 
+import enum
 import itertools
 import os
 
@@ -19,33 +20,105 @@ from ..roi import Roi
 FITS = ("valid", "overhang", "shrink")
 
 
+class BlockStatus(enum.Enum):
+    """Where a block is in its life (daisy's names). A worker that sets
+    ``block.status = BlockStatus.FAILED`` before releasing it reports a
+    failure without raising."""
+
+    CREATED = 0
+    PROCESSING = 1
+    SUCCESS = 2
+    FAILED = 3
+
+
+def _simplex_count(dims, edge):
+    """How many points of N^dims have coordinates summing to less than
+    ``edge``: the binomial C(edge + dims - 1, dims), as an exact integer
+    (also for numpy integer arrays)."""
+    count = edge * 0 + 1
+    for i in range(dims):
+        # each partial product of consecutive integers is divisible exactly
+        count = count * (edge + i) // (i + 1)
+    return count
+
+
+def cantor_number(index):
+    """daisy's block id of a block index (funlib.math's ``cantor_number``,
+    counted from 0): a bijection from N^d to N that numbers indices by
+    increasing sum, so an id does not depend on the volume's size.
+
+    Args:
+
+        index (tuple of int, or a list of int arrays, one per axis): The
+            block index (per axis: how many write shapes the block's write
+            ROI starts after the total ROI's begin).
+    """
+    number = index[0] * 1
+    total = index[0] * 1
+    for k in range(2, len(index) + 1):
+        total = total + index[k - 1]
+        number = number + _simplex_count(k, total)
+    return number
+
+
 class Block:
     """A block to process: read from ``read_roi``, write to ``write_roi``
-    (world units).
+    (world units), as daisy describes it.
+
+    Args:
+
+        total_roi (Roi): The total (read) ROI the blocks tile; with
+            ``write_roi`` it gives the block's id.
+        read_roi, write_roi (Roi): The block's ROIs.
+        block_id (int, optional): The id; by default daisy's: the Cantor
+            number of ``(write_roi.begin - total_roi.begin) / write_roi.shape``.
+        task_id (str, optional): The task the block belongs to.
+        index (int, optional): dpowder's position of the block in its grid's
+            processing order.
 
     Attributes:
 
-        block_id (tuple): ``(task_id, n)``, ``n`` the block's row-major index
-            in the grid of write ROIs over the total ROI: the same in every
-            run of the same task (used by done markers).
-        read_roi, write_roi (Roi): The block's ROIs.
-        index (int): The block's position in processing order.
+        block_id (tuple): ``(task_id, n)``; blocks compare and hash by it.
+        status (BlockStatus): ``CREATED``, ``PROCESSING`` while a worker
+            holds it, then ``SUCCESS`` or ``FAILED``.
+        requested_write_roi (Roi): The write ROI before ``fit="shrink"``.
     """
 
-    __slots__ = ("read_roi", "write_roi", "block_id", "index", "status")
+    __slots__ = ("read_roi", "write_roi", "requested_write_roi", "task_id", "block_id", "index", "status")
 
     def __init__(self, total_roi, read_roi, write_roi, block_id=None, task_id=None, index=None):
         self.read_roi = read_roi
         self.write_roi = write_roi
-        self.block_id = (task_id, block_id)
+        self.requested_write_roi = write_roi
+        self.task_id = task_id
+        if block_id is None:
+            block_index = tuple(
+                int((w - t) / s) for w, t, s in zip(write_roi.begin, total_roi.begin, write_roi.shape)
+            )
+            block_id = cantor_number(block_index)
+        self.block_id = (task_id, int(block_id))
         self.index = index
-        self.status = None
+        self.status = BlockStatus.CREATED
+
+    def copy(self):
+        """A copy with the same ids and ROIs."""
+        block = Block.__new__(Block)
+        for name in Block.__slots__:
+            setattr(block, name, getattr(self, name))
+        return block
 
     def __getstate__(self):
-        return (self.read_roi, self.write_roi, self.block_id, self.index, self.status)
+        return tuple(getattr(self, name) for name in Block.__slots__)
 
     def __setstate__(self, state):
-        self.read_roi, self.write_roi, self.block_id, self.index, self.status = state
+        for name, value in zip(Block.__slots__, state):
+            setattr(self, name, value)
+
+    def __eq__(self, other):
+        return isinstance(other, Block) and self.block_id == other.block_id
+
+    def __hash__(self):
+        return hash(self.block_id)
 
     def __repr__(self):
         return f"Block(id={self.block_id}, read_roi={self.read_roi}, write_roi={self.write_roi})"
@@ -92,6 +165,15 @@ class BlockGrid:
             self.level_stride = Coordinate(((s - 1) // w + 1) * w for s, w in zip(min_stride, write_shape))
         else:
             self.level_stride = write_shape
+        # daisy clamps the stride to the (rounded) total write shape, so that
+        # no level is empty
+        rounded = tuple(
+            e - e % w if fit == "valid" else e + (-e % w) % w for e, w in zip(self.total_write_roi.shape, write_shape)
+        )
+        self.level_stride = Coordinate(min(s, r) for s, r in zip(self.level_stride, rounded))
+        # daisy's block index of grid position p is p + this (the context in
+        # write shapes): its ids count from the total read ROI's begin
+        self.id_offset = tuple(int(c) // int(w) for c, w in zip(self.context_begin, write_shape))
         rounding = (1,) * dims if fit in ("overhang", "shrink") else tuple(write_shape)
         total_shape = self.total_write_roi.shape
         # per dimension: how many write blocks fit (whole grid)
@@ -131,32 +213,61 @@ class BlockGrid:
         raise IndexError(f"block index out of range (the grid has {self.num_blocks} blocks)")
 
     def level_block_ids(self, level):
-        """The stable ids of the blocks of ``level``, in processing order."""
+        """daisy's ids of the blocks of ``level``, in processing order."""
         axes = self._level_axes[level]
         mesh = np.meshgrid(*axes, indexing="ij")
-        return np.ravel_multi_index([m.ravel() for m in mesh], self.grid_shape).astype(np.int64)
+        return np.asarray(
+            cantor_number([m.ravel() + o for m, o in zip(mesh, self.id_offset)]), dtype=np.int64
+        ).reshape(-1)
 
-    def _ravel(self, position):
-        flat = 0
-        for p, n in zip(position, self.grid_shape):
-            flat = flat * n + p
-        return flat
+    def id_of_position(self, position):
+        """daisy's id of the block at grid ``position``."""
+        return int(cantor_number([int(p) + o for p, o in zip(position, self.id_offset)]))
 
     def block_id_of(self, index):
-        """The stable id (row-major grid index) of the block at ``index``."""
-        return self._ravel(self._grid_position(index))
+        """daisy's id (the Cantor number of the block index) of the block at
+        processing position ``index``: the same in every run of the task."""
+        return self.id_of_position(self._grid_position(index))
 
-    def block(self, index):
-        """The ``Block`` at processing position ``index``."""
-        position = self._grid_position(index)
-        offset = Coordinate(p * w for p, w in zip(position, self.write_shape))
+    def contains_position(self, position):
+        """Whether grid ``position`` is a block of this grid (the fit's
+        inclusion rule)."""
+        return all(0 <= p < n for p, n in zip(position, self.grid_shape))
+
+    def position_of(self, block):
+        """The grid position of ``block`` (from its read ROI, which
+        ``shrink`` leaves at its place)."""
+        offset = block.read_roi.begin - self.total_read_roi.begin
+        return tuple(int(o) // int(w) for o, w in zip(offset, self.write_shape))
+
+    def level_of_position(self, position):
+        """The level of the block at grid ``position``."""
+        offset = Coordinate((p * w) % s for p, w, s in zip(position, self.write_shape, self.level_stride))
+        return self.level_offsets.index(offset)
+
+    def block_at(self, position, index=None):
+        """The ``Block`` at grid ``position``."""
+        offset = Coordinate(int(p) * w for p, w in zip(position, self.write_shape))
         write_roi = Roi(self.total_write_roi.begin + offset, self.write_shape)
         read_roi = write_roi.grow(self.context_begin, self.context_end)
+        requested = write_roi
         if self.fit == "shrink":
             write_roi = write_roi.intersect(self.total_write_roi)
             read_roi = write_roi.grow(self.context_begin, self.context_end)
-        block_id = self._ravel(position)
-        return Block(self.total_read_roi, read_roi, write_roi, block_id=block_id, task_id=self.task_id, index=index)
+        block = Block(
+            self.total_read_roi, read_roi, write_roi, block_id=self.id_of_position(position), task_id=self.task_id, index=index
+        )
+        block.requested_write_roi = requested
+        return block
+
+    def block(self, index):
+        """The ``Block`` at processing position ``index``."""
+        return self.block_at(self._grid_position(index), index)
+
+    def level_positions(self, level):
+        """The grid positions of the blocks of ``level``, in daisy's order
+        (C order: the last axis varies fastest)."""
+        return itertools.product(*(a.tolist() for a in self._level_axes[level]))
 
     def __repr__(self):
         return (
@@ -196,3 +307,24 @@ class DoneMarkers:
 
     def __repr__(self):
         return f"DoneMarkers({self.directory!r})"
+
+
+def expand_roi_to_grid(sub_roi, total_roi, read_roi, write_roi):
+    """``sub_roi`` grown so that its begin and end lie on the grid of
+    block write ROIs tiling ``total_roi`` (daisy's function; world units)."""
+    shape = write_roi.shape
+    offset = write_roi.begin + total_roi.begin - read_roi.begin
+    begin = (sub_roi.begin - offset) // shape
+    end = -(-(sub_roi.end - offset) // shape)
+    begin = begin * shape + offset
+    end = end * shape + offset
+    return Roi(begin, end - begin)
+
+
+def expand_write_roi_to_grid(roi, write_roi):
+    """``roi`` grown to whole multiples of ``write_roi``'s shape, counted
+    from the origin (daisy's function; world units)."""
+    shape = write_roi.shape
+    begin = roi.begin // shape
+    end = -(-roi.end // shape)
+    return Roi(begin * shape, (end - begin) * shape)

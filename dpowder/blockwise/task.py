@@ -56,6 +56,13 @@ class Task:
         done_marker_dir (str, optional): Keep a durable marker per finished
             block there, so that a stopped task run again skips finished
             blocks (beyond daisy; a ``check_function`` works too).
+
+        max_workers (int, optional): daisy's name for ``num_workers``.
+
+        max_worker_restarts (int, optional): How often a worker that died
+            (its function raised, its process was lost) is replaced; default
+            ``num_workers * (max_retries + 1)``. A worker whose function
+            returns is never replaced.
     """
 
     def __init__(
@@ -74,7 +81,11 @@ class Task:
         timeout=None,
         upstream_tasks=None,
         done_marker_dir=None,
+        max_workers=None,
+        max_worker_restarts=None,
     ):
+        if max_workers is not None:
+            num_workers = max_workers
         self.task_id = task_id
         self.total_roi = total_roi
         self.read_roi = read_roi
@@ -89,8 +100,16 @@ class Task:
         self.timeout = timeout
         self.upstream_tasks = list(upstream_tasks or [])
         self.done_marker_dir = done_marker_dir
+        self.max_worker_restarts = max_worker_restarts
         # daisy: a function without parameters is a worker that acquires blocks
         self.worker_form = len(inspect.signature(process_function).parameters) == 0
+
+    def requires(self):
+        """The upstream tasks (daisy's name)."""
+        return self.upstream_tasks
+
+    def __repr__(self):
+        return f"Task({self.task_id!r}, total_roi={self.total_roi}, read_roi={self.read_roi}, write_roi={self.write_roi})"
 
     def grid(self):
         return BlockGrid(
@@ -160,8 +179,13 @@ class _TaskOwner:
         self.__dict__["_dp_scheduler"] = None
 
 
-def run_blockwise(tasks, scheduler=None, progress=True):
+def run_blockwise(tasks, scheduler=None, progress=True, raise_on_failure=False):
     """Run ``tasks`` (and their upstream tasks first), each block once.
+
+    Tasks of block functions run on dpowder's blockwise engine, task after
+    task (blocks grouped into dask tasks, levels of conflicting blocks one
+    after the other). If any task is a worker function, all run through a
+    ``Server`` (per-block dependencies within and across tasks).
 
     Args:
 
@@ -169,12 +193,16 @@ def run_blockwise(tasks, scheduler=None, progress=True):
 
         scheduler (optional): A ``distributed.Client`` to run on; by default
             the active client, else a ``LocalCluster`` of each task's
-            ``num_workers``.
+            ``num_workers``; ``"threads"`` for threads in this process.
 
         progress (bool): Show a progress bar (log lines without a terminal).
 
-    Returns ``True`` if every block succeeded, else raises ``BlockwiseError``
-    naming the failed blocks (after all others finished).
+        raise_on_failure (bool): Beyond daisy: raise a ``BlockwiseError``
+            naming the failed blocks (``.failures``) instead of returning
+            ``False`` (block-function tasks on the engine only).
+
+    Returns ``True`` if every block of every task succeeded, else ``False``
+    (the failed blocks are logged, after all others finished).
     """
     from ..engine import blockwise
 
@@ -191,9 +219,16 @@ def run_blockwise(tasks, scheduler=None, progress=True):
     for task in tasks:
         visit(task)
 
+    if any(task.worker_form for task in order):
+        from .server import Server
+
+        states = Server(scheduler=scheduler, progress=progress).run_blockwise(tasks)
+        return all(s.completed_count == s.total_block_count for s in states.values())
+
     owner = _TaskOwner()
     owner.__dict__["_dp_scheduler"] = scheduler
     cluster = LocalClusterHandle()
+    succeeded = True
     try:
         for task in order:
             if task.init_callback_fn is not None:
@@ -205,18 +240,6 @@ def run_blockwise(tasks, scheduler=None, progress=True):
 
                 markers = DoneMarkers(task.done_marker_dir)
             executor = blockwise.executor_for(owner, task.num_workers, cluster)
-            if task.worker_form:
-                from .client import run_worker_task
-
-                try:
-                    failures = run_worker_task(
-                        task, grid, executor, markers, TqdmCallback(f"{task.task_id}, blocks") if progress else None
-                    )
-                finally:
-                    if hasattr(executor, "close"):
-                        executor.close()
-                blockwise.raise_failures(failures, grid.num_blocks, f"task {task.task_id}")
-                continue
             job = blockwise.FunctionJob(grid, task.process_function, task.max_retries, markers)
             failures, _ = run_grid(
                 job,
@@ -227,7 +250,13 @@ def run_blockwise(tasks, scheduler=None, progress=True):
                 progress=TqdmCallback(f"{task.task_id}, blocks") if progress else None,
                 timeout=task.timeout,
             )
-            blockwise.raise_failures(failures, grid.num_blocks, f"task {task.task_id}")
+            try:
+                blockwise.raise_failures(failures, grid.num_blocks, f"task {task.task_id}")
+            except blockwise.BlockwiseError as e:
+                if raise_on_failure:
+                    raise
+                logger.error("%s", e)
+                succeeded = False
     finally:
         cluster.close()
-    return True
+    return succeeded

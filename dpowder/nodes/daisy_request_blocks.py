@@ -1,5 +1,7 @@
 """``DaisyRequestBlocks``: request daisy-style blocks from upstream."""
 
+import time
+
 from ..batch import Batch
 from ..blockwise.blocks import BlockGrid, DoneMarkers
 from ..callbacks import TqdmCallback
@@ -47,6 +49,16 @@ class DaisyRequestBlocks(blockwise.BlockwiseFilter):
     The batch request to this node has to be empty, as there is no guarantee
     that this node will get to process all chunks required to fulfill a
     particular batch request.
+
+    Inside a daisy worker (a worker function run by
+    ``dpowder.blockwise.run_blockwise`` or a ``Server``, or a process started
+    with ``DAISY_CONTEXT`` in its environment, also by real daisy when
+    ``daisy`` is installed), this node does not tile the volume itself: it
+    takes the blocks that the running task hands this worker from a
+    ``Client`` and processes them here, one after the other, as gunpowder's
+    ``DaisyRequestBlocks`` does (``block_done_callback`` is called for
+    each). Outside a worker it tiles ``total_roi`` and runs the blocks on
+    dpowder's engine.
 
     Args:
 
@@ -179,6 +191,10 @@ class DaisyRequestBlocks(blockwise.BlockwiseFilter):
                 f"{self.describe()} was asked for {sorted(request.keys())}, but the request to "
                 f"DaisyRequestBlocks must be empty: it writes blocks through upstream nodes and returns nothing"
             )
+        client = _daisy_client()
+        if client is not None:
+            self._process_client_blocks(client)
+            return Batch()
         grid = self.grid()
         if grid.num_blocks == 0:
             raise BatchRequestError(
@@ -203,3 +219,58 @@ class DaisyRequestBlocks(blockwise.BlockwiseFilter):
         )
         blockwise.raise_failures(failures, grid.num_blocks, self.describe())
         return Batch()
+
+    def block_request(self, block):
+        """The request for ``block``: the reference, each key's ROI the
+        block's read or write ROI as ``roi_map`` says."""
+        request = self.reference.copy()
+        for key, spec in request.items():
+            spec.roi = getattr(block, self.roi_map[key])
+        return request
+
+    def _process_client_blocks(self, client):
+        """Process the blocks ``client`` hands out, here, until there are
+        none (a block that raises is released as failed and the next one
+        taken, as in gunpowder)."""
+        from ..engine import tasks
+        from ..engine.execute import execute_local
+        from ..engine.plan import plan
+
+        upstream = self.get_upstream_provider()
+        markers = DoneMarkers(self.done_marker_dir) if self.done_marker_dir is not None else None
+        token = tasks.INLINE.set(True)
+        try:
+            while True:
+                with client.acquire_block() as block:
+                    if block is None:
+                        break
+                    start = time.time()
+                    execute_local(plan(upstream, self.block_request(block)))
+                    if markers is not None:
+                        markers.mark(block.block_id[1])
+                    if self.block_done_callback is not None:
+                        self.block_done_callback(block, start, time.time() - start)
+        finally:
+            tasks.INLINE.reset(token)
+
+
+def _daisy_client():
+    """The ``Client`` of the daisy worker this runs in: dpowder's (a worker
+    context or ``DAISY_CONTEXT``), or real daisy's when daisy is installed
+    and its worker context is set; ``None`` outside a worker."""
+    from ..blockwise.context import current_context
+
+    context = current_context()
+    if context is None:
+        return None
+    if context.get("server") != "dpowder":
+        try:
+            import daisy
+        except ImportError:
+            daisy = None
+        if daisy is not None and hasattr(daisy, "Client"):
+            # a worker of real daisy: its server speaks daisy's protocol
+            return daisy.Client()
+    from ..blockwise.client import Client
+
+    return Client()
