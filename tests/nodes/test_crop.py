@@ -23,12 +23,30 @@ def test_crop_to_a_roi():
             p.request_batch(gp.BatchRequest({RAW: gp.ArraySpec(gp.Roi((110, 8), (50, 40)))}))
 
 
-def test_crop_by_fractions_snaps_to_the_voxel_grid():
-    src, _ = source()
+def test_crop_by_fractions_as_gunpowder_truncated_and_swapped():
+    src, data = source()
     crop = gp.Crop(RAW, fraction_negative=(0.25, 0.1), fraction_positive=(0.1, 0.5))
     with gp.build(src + crop) as p:
-        # shape (100, 80): cut 25 -> 20 and 10 -> 10 in z; 8 -> 8 and 40 -> 40 in x
-        assert p.spec[RAW].roi == gp.Roi((120, 8), (70, 32))
+        # shape (100, 80): fraction_positive cuts int(10.0) = 10 and 40 off the lower ends,
+        # fraction_negative int(25.0) = 25 and int(8.0) = 8 off the upper ends; no snapping
+        assert p.spec[RAW].roi == gp.Roi((110, 40), (65, 32))
+        batch = p.request_batch(gp.BatchRequest({RAW: gp.ArraySpec(gp.Roi((110, 40), (60, 32)))}))
+    np.testing.assert_array_equal(batch[RAW].data, data[1:7, 10:18])
+
+
+def test_crop_fractions_truncate_and_a_missing_fraction_is_zero():
+    src, _ = source()
+    with gp.build(src + gp.Crop(RAW, fraction_negative=(0.333, 0.0))) as p:
+        assert p.spec[RAW].roi == gp.Roi((100, 0), (67, 80))  # int(33.3) = 33 off the upper z end
+    with gp.build(src + gp.Crop(RAW, fraction_positive=(0.0, 0.26))) as p:
+        assert p.spec[RAW].roi == gp.Roi((100, 20), (100, 60))  # int(20.8) = 20 off the lower x end
+
+
+def test_roi_with_fractions_or_neither_is_a_runtime_error():
+    with pytest.raises(RuntimeError, match="can not be given together"):
+        gp.Crop(RAW, gp.Roi((0, 0), (1, 1)), fraction_negative=(0.1, 0.1))
+    with pytest.raises(RuntimeError, match="has to be given"):
+        gp.Crop(RAW)
 
 
 def test_crop_roi_outside_upstream_is_a_setup_error():
@@ -38,8 +56,9 @@ def test_crop_roi_outside_upstream_is_a_setup_error():
             pass
 
 
-def test_fractions_summing_to_one_are_rejected():
+def test_fractions_summing_to_one_are_a_runtime_error_at_build():
     src, _ = source()
-    with pytest.raises(gp.PipelineSetupError, match="sum to < 1"):
+    with pytest.raises(RuntimeError, match="sum to 1 or more") as info:
         with gp.build(src + gp.Crop(RAW, fraction_negative=(0.5, 0.0), fraction_positive=(0.5, 0.0))):
             pass
+    assert isinstance(info.value, gp.PipelineSetupError)

@@ -9,13 +9,6 @@ class RemovedAPIError(PipelineSetupError, NotImplementedError):
     """A legacy contrib node was used: it needs an API gunpowder removed.
     The message names the node, the API and what to use instead."""
 
-    def __init__(self, message: str):
-        Exception.__init__(self, message)
-        self.message = message
-
-    def __str__(self):
-        return self.message
-
 
 class RemovedAPINode:
     """Mixin of the legacy nodes: ``setup``, ``prepare``, ``process`` and
