@@ -62,6 +62,7 @@ class BatchRequest(ProviderSpec):
         """
         shape = Coordinate(shape)
         roi = Roi((0,) * len(shape), shape)
+        spec: ArraySpec | GraphSpec
         if isinstance(key, ArrayKey):
             spec = ArraySpec(roi, voxel_size, placeholder=placeholder)
         elif isinstance(key, GraphKey):
@@ -107,7 +108,7 @@ class BatchRequest(ProviderSpec):
             return super().__eq__(other)
         return super().__eq__(other)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, as dict is
 
     def __repr__(self):
         return f"BatchRequest(random_seed={self._random_seed}):" + super().__repr__()

@@ -15,7 +15,7 @@ import importlib
 import os
 from typing import Any, Optional
 
-__all__ = ["NoSuchModule", "ZarrFile"]
+__all__ = ["NoSuchModule", "ZarrFile"]  # noqa: F822 -- ZarrFile: the module __getattr__
 
 # public name -> module to import
 _MODULES = {

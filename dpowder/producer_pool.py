@@ -56,7 +56,7 @@ def _run_worker(target: Callable[[], Any], results, stop, parent_pid: int) -> No
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # forked workers would otherwise all draw the parent's random numbers
     random.seed()
-    np.random.seed(None)
+    np.random.seed(None)  # noqa: NPY002 -- gunpowder workers draw from the global generator
     result = None
     while not stop.is_set():
         if os.getppid() != parent_pid:

@@ -4,7 +4,7 @@ runs; never pickled with a task."""
 
 import threading
 
-_CACHE = {}
+_CACHE: dict = {}
 _LOCK = threading.Lock()
 
 

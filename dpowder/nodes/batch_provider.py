@@ -276,7 +276,7 @@ class BatchProvider:
         a request (for nodes that draw from them)."""
         seed = request.random_seed
         random.seed(seed)
-        np.random.seed(seed & 0xFFFFFFFF)
+        np.random.seed(seed & 0xFFFFFFFF)  # noqa: NPY002 -- the global generator gunpowder nodes draw from
 
     @property
     def rng(self):
