@@ -103,3 +103,71 @@ def test_provider_spec_rois_and_lcm_voxel_size():
     assert spec.get_total_roi() == gp.Roi((0, 0), (15, 15))
     assert spec.get_common_roi() == gp.Roi((5, 5), (5, 5))
     assert spec.get_lcm_voxel_size() == gp.Coordinate(4, 3)
+
+
+def test_a_roi_becomes_a_spec_by_key():
+    request = gp.BatchRequest()
+    request[A] = gp.Roi((0, 0), (10, 10))
+    request[G] = gp.Roi((5, 5), (2, 2))
+    assert request[A] == gp.ArraySpec(roi=gp.Roi((0, 0), (10, 10)))
+    assert isinstance(request[G], gp.GraphSpec) and request[G].roi == gp.Roi((5, 5), (2, 2))
+    constructed = gp.BatchRequest({A: gp.Roi((0,), (4,))}, random_seed=1)
+    assert constructed[A] == gp.ArraySpec(roi=gp.Roi((0,), (4,)))
+    spec = gp.ProviderSpec()
+    spec[B] = gp.Roi((0,), (4,))
+    assert spec[B] == gp.ArraySpec(roi=gp.Roi((0,), (4,)))
+
+
+def test_specs_are_stored_as_copies():
+    spec = gp.ArraySpec(gp.Roi((0,), (10,)), voxel_size=(1,))
+    request = gp.BatchRequest()
+    request[A] = spec
+    spec.roi = gp.Roi((0,), (2,))
+    assert request[A].roi == gp.Roi((0,), (10,))
+    provider_spec = gp.ProviderSpec({A: spec})
+    assert provider_spec[A] is not spec and provider_spec[A] == spec
+
+
+def test_a_bad_key_or_spec_is_an_assertion_error_as_in_gunpowder():
+    request = gp.BatchRequest()
+    with pytest.raises(AssertionError, match="ArraySpec"):
+        request[A] = gp.GraphSpec(gp.Roi((0,), (1,)))
+    with pytest.raises(AssertionError, match="ArrayKey or GraphKey"):
+        request["A"] = gp.ArraySpec(gp.Roi((0,), (1,)))
+    with pytest.raises(AssertionError, match="Only ArraySpec"):
+        request[A] = (0, 10)
+
+
+def test_a_roi_in_prepare_dependencies_becomes_a_spec():
+    import numpy as np
+
+    raw = gp.ArrayKey("RAW_FOR_ROI_DEPS")
+    out = gp.ArrayKey("OUT_FOR_ROI_DEPS")
+
+    class Grow(gp.BatchFilter):
+        """Provides OUT from RAW one voxel larger on every side."""
+
+        def setup(self):
+            self.provides(out, self.spec[raw].copy())
+
+        def prepare(self, request):
+            deps = gp.BatchRequest()
+            deps[raw] = request[out].roi.grow((1, 1), (1, 1))
+            return deps
+
+        def process(self, batch, request):
+            result = gp.Batch()
+            spec = batch[raw].spec.copy()
+            spec.roi = request[out].roi
+            result[out] = gp.Array(batch[raw].data[1:-1, 1:-1].copy(), spec)
+            return result
+
+    data = np.arange(100, dtype=np.float32).reshape(10, 10)
+    source = gp.ArraySource(raw, gp.Array(data, gp.ArraySpec(gp.Roi((0, 0), (10, 10)), voxel_size=(1, 1))))
+    request = gp.BatchRequest(random_seed=2)
+    request[out] = gp.Roi((2, 3), (2, 2))
+    with gp.build(source + Grow()) as pipeline:
+        batch = pipeline.request_batch(request)
+    np.testing.assert_array_equal(batch[out].data, [[23, 24], [33, 34]])
+    assert batch[out].spec.roi == gp.Roi((2, 3), (2, 2))
+    assert raw not in batch
