@@ -20,8 +20,10 @@ class Squeeze(ChannelAxisFilter):
         if not array.spec.nonspatial:
             spatial_dims = array.spec.roi.dims
             if self.axis >= data.ndim - spatial_dims or self.axis < -data.ndim:
+                # raised in process, as gunpowder does, with gunpowder's words first
                 raise ValueError(
-                    f"{self.describe()}: Squeeze axis {self.axis} of {key} (shape {data.shape}, "
+                    f"Squeeze.axis={self.axis} not permitted. Squeeze only supported for non-spatial dimensions "
+                    f"of Array. {self.describe()}: axis {self.axis} of {key} (shape {data.shape}, "
                     f"{spatial_dims} spatial axes) is not a channel axis"
                 )
         if data.shape[self.axis] != 1:

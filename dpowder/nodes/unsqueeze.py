@@ -20,8 +20,10 @@ class Unsqueeze(ChannelAxisFilter):
         if not array.spec.nonspatial:
             spatial_dims = array.spec.roi.dims
             if self.axis > data.ndim - spatial_dims or self.axis < 0:
+                # raised in process, as gunpowder does, with gunpowder's words first
                 raise ValueError(
-                    f"{self.describe()}: Unsqueeze axis {self.axis} of {key} (shape {data.shape}, "
-                    f"{spatial_dims} spatial axes) would not be a channel axis"
+                    f"Unsqueeze.axis={self.axis} not permitted. Unsqueeze only supported for non-spatial "
+                    f"dimensions of Array. {self.describe()}: a new axis {self.axis} in {key} (shape "
+                    f"{data.shape}, {spatial_dims} spatial axes) would not be a channel axis"
                 )
         return np.expand_dims(data, self.axis)

@@ -30,18 +30,35 @@ def test_unsqueeze_then_squeeze():
     np.testing.assert_array_equal(batch[RAW].data[0], data[:, 1:3, 1:3])
 
 
+def raised_in_process(pipeline, message):
+    """The node's ValueError, raised when the batch is computed (the engine
+    may wrap it, keeping the original's text); building is fine."""
+    with gp.build(pipeline) as p:
+        with pytest.raises(Exception) as info:
+            p.request_batch(request())
+    error = info.value
+    chain = [error, error.__cause__, error.__context__]
+    assert any(isinstance(e, ValueError) for e in chain) or "ValueError" in str(error), repr(error)
+    assert message in str(error)
+    return error
+
+
 def test_squeeze_of_a_spatial_axis_is_an_error():
     src, _ = source()
-    with gp.build(src + gp.Squeeze([RAW])) as p:
-        with pytest.raises(ValueError, match="not a channel axis"):
-            p.request_batch(request())
+    raised_in_process(src + gp.Squeeze([RAW]), "Squeeze.axis=0 not permitted. Squeeze only supported for non-spatial")
+    raised_in_process(src + gp.Unsqueeze([RAW]) + gp.Squeeze([RAW], axis=1), "axis 1 of RAW (shape (1, 2, 2, 2), 3 spatial axes) is not a channel axis")
 
 
 def test_unsqueeze_past_the_channel_axes_is_an_error():
     src, _ = source()
-    with gp.build(src + gp.Unsqueeze([RAW], axis=2)) as p:
-        with pytest.raises(ValueError, match="would not be a channel axis"):
-            p.request_batch(request())
+    raised_in_process(src + gp.Unsqueeze([RAW], axis=2), "Unsqueeze.axis=2 not permitted. Unsqueeze only supported for non-spatial")
+    error = raised_in_process(src + gp.Unsqueeze([RAW], axis=-1), "would not be a channel axis")
+    assert "Unsqueeze.axis=-1" in str(error)
+
+
+def test_squeeze_of_a_channel_axis_longer_than_one_is_an_error():
+    src, _ = source()
+    raised_in_process(src + gp.Unsqueeze([RAW]) + gp.Stack(2) + gp.Squeeze([RAW]), "axis 0 of RAW has length 2, not 1")
 
 
 class AddSeed(gp.BatchFilter):
