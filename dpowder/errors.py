@@ -115,6 +115,7 @@ class PipelineSetupError(_GunpowderForm):
     """
 
     _FIELDS = ("provider",)
+    provider: Any
 
     def _message(self) -> str:
         return f"Exception in {_node_name(self.provider)} while calling setup()"
@@ -130,6 +131,7 @@ class PipelineTeardownError(_GunpowderForm):
     """
 
     _FIELDS = ("provider",)
+    provider: Any
 
     def _message(self) -> str:
         return f"Exception in {_node_name(self.provider)} while calling teardown()"
@@ -148,8 +150,11 @@ class PipelineRequestError(_GunpowderForm):
             of the original exception, put before the message.
     """
 
-    _FIELDS = ("pipeline", "request", "original_traceback")
+    _FIELDS: tuple[str, ...] = ("pipeline", "request", "original_traceback")
     _DEFAULTS = {"original_traceback": None}
+    pipeline: Any
+    request: Any
+    original_traceback: Any
 
     def _message(self) -> str:
         return (
@@ -181,6 +186,8 @@ class BatchRequestError(PipelineRequestError):
 
     _FIELDS = ("provider", "request", "batch", "original_traceback")
     _DEFAULTS = {"original_traceback": None}
+    provider: Any
+    batch: Any
 
     def _message(self) -> str:
         return (
@@ -201,6 +208,8 @@ class BatchFilterError(PipelineRequestError):
     """
 
     _FIELDS = ("batch_filter", "msg")
+    batch_filter: Any
+    msg: Any
 
     def _message(self) -> str:
         return f"Error in {_node_name(self.batch_filter)}: {self.msg}"
