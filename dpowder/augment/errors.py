@@ -24,3 +24,8 @@ class AugmentDtypeError(TypeError, AssertionError):
 class AugmentRangeError(ValueError, AssertionError):
     """The data of an augmented array lies outside the range the node
     expects (``clip=True``)."""
+
+
+class AugmentNoArrayError(BatchRequestError, ValueError):
+    """A request without arrays to a node that needs one (gunpowder raises
+    ``ValueError`` here)."""

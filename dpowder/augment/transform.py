@@ -222,16 +222,18 @@ def control_grid(master_roi, spacing):
     return snapped.begin, snapped.shape / spacing
 
 
-def section_offsets(r, drawn, prob_slip, prob_shift):
+def section_offsets(r, drawn, prob_slip, prob_shift, inclusive=False):
     """The offsets of ``n`` sections, from uniform draws ``r`` (``(n,)``, in
     [0, 1)) and drawn offsets ``drawn`` (``(n, axes)``): a section with
-    ``r < prob_slip`` slips (moves alone by its drawn offset), one with
-    ``prob_slip <= r < prob_slip + prob_shift`` shifts (it and all following
-    sections move by its drawn offset; shifts accumulate)."""
-    slip = r < prob_slip
-    shift = ~slip & (r < prob_slip + prob_shift)
+    ``r < prob_slip`` slips (moves alone by its drawn offset, on top of the
+    shifts before it), one with ``prob_slip <= r < prob_slip + prob_shift``
+    shifts (it and all following sections move by its drawn offset; shifts
+    accumulate). ``inclusive`` compares with ``<=`` instead (gunpowder's
+    ShiftAugment)."""
+    below = np.less_equal if inclusive else np.less
+    slip = below(r, prob_slip)
+    shift = ~slip & below(r, prob_slip + prob_shift)
     return np.cumsum(drawn * shift[:, None], axis=0) + drawn * slip[:, None]
-
 
 def draw_transform(
     rng,

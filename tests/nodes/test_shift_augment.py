@@ -78,11 +78,23 @@ def test_section_offsets_upstream_roi_and_dropped_points_are_exact():
     assert {n.id: tuple(n.location) for n in batch[POINTS].nodes} == expected_nodes
 
 
-def test_bad_arguments_fail_at_construction():
+def test_bad_probabilities_fail_at_construction():
     with pytest.raises(gp.PipelineSetupError, match="prob_slip .* prob_shift"):
         gp.ShiftAugment(prob_slip=0.7, prob_shift=0.4, sigma=4)
-    with pytest.raises(gp.PipelineSetupError, match="at least one nonzero"):
-        gp.ShiftAugment(prob_slip=0.5, sigma=(0, 0, 0))
+
+
+@pytest.mark.parametrize(
+    "sigma, message",
+    [((0, 0, 0), "at least one nonzero"), (0, "at least one nonzero"), ((0, 4), "has 2 values, but the request is 3D"), ((4, 4, 4), "must be 0 on shift_axis 0")],
+)
+def test_bad_sigma_fails_at_plan_time_as_an_assertion(sigma, message):
+    """gunpowder checks sigma in ``prepare`` (construction accepts the
+    default 0): a ``BatchRequestError`` that is an ``AssertionError`` too."""
+    pipeline, request, _ = pipeline_and_request(sigma=sigma)
+    with gp.build(pipeline) as p:
+        with pytest.raises(gp.BatchRequestError, match=r"ShiftAugment .*sigma .*" + message) as info:
+            p.to_dask(request)
+    assert isinstance(info.value, AssertionError)
 
 
 def test_request_without_arrays_fails_at_plan_time():
@@ -90,8 +102,9 @@ def test_request_without_arrays_fails_at_plan_time():
     request = gp.BatchRequest()
     request[POINTS] = gp.GraphSpec(roi=REQUEST_ROI)
     with gp.build(pipeline) as p:
-        with pytest.raises(gp.BatchRequestError, match="(?s)ShiftAugment .* holds no array"):
+        with pytest.raises(gp.BatchRequestError, match="(?s)ShiftAugment .* holds no array") as info:
             p.to_dask(request)
+    assert isinstance(info.value, ValueError), "gunpowder raises ValueError here"
 
 
 class TestShiftAugmentContract(NodeContract):
