@@ -83,8 +83,7 @@ def create_ball_kernel(radius: Union[float, Sequence[float]], voxel_size: Sequen
         voxel_size) + 1`` per axis: e.g. ``voxel_size=(2, 1, 1)``,
         ``radius=5`` gives shape ``(7, 11, 11)``.
     """
-    voxel_size = np.asarray(voxel_size)
-    radius_voxels = np.ceil(np.asarray(radius) / voxel_size).astype(int)
+    radius_voxels = np.ceil(np.asarray(radius) / np.asarray(voxel_size)).astype(int)
     shape = tuple(int(s) for s in radius_voxels * 2 + 1)
     kernel = np.zeros(shape, dtype=np.uint8)
     kernel[tuple(s // 2 for s in shape)] = 1

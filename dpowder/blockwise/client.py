@@ -27,7 +27,7 @@ from .tcp import DirectConnection, TcpConnection, decode_block, encode_block
 logger = logging.getLogger(__name__)
 
 # in-process servers (SerialServer), by the port named in their context
-_DIRECT = {}
+_DIRECT: dict = {}
 
 
 class Client:

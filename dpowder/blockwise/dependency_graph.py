@@ -39,8 +39,8 @@ class BlockwiseDependencyGraph:
         block_write_roi: Roi,
         read_write_conflict: bool = True,
         fit: str = "valid",
-        total_read_roi: Roi = None,
-        total_write_roi: Roi = None,
+        total_read_roi: Roi | None = None,
+        total_write_roi: Roi | None = None,
     ):
         context_begin = block_write_roi.begin - block_read_roi.begin
         context_end = block_read_roi.end - block_write_roi.end
