@@ -133,7 +133,7 @@ class ShiftAugment(BatchFilter):
             self.shift_array = self._draw_shift_array(length)
 
         # gunpowder's: the request itself, each ROI grown in place
-        for key, spec in request.items():
+        for _key, spec in request.items():
             if spec.roi is None:
                 continue
             sub = self.get_sub_shift_array(total, spec.roi, self.shift_array, self.shift_axis, self.lcm_voxel_size)
@@ -278,7 +278,7 @@ class ShiftAugment(BatchFilter):
         for section in range(shift_axis_len):
             r[section] = random.random()
             for d, sigma in enumerate(shift_sigmas):
-                drawn[section, d] = int(np.rint(np.random.normal(scale=sigma / lcm[d]))) * lcm[d]
+                drawn[section, d] = int(np.rint(np.random.normal(scale=sigma / lcm[d]))) * lcm[d]  # noqa: NPY002
         return section_offsets(r, drawn, prob_slip, prob_shift, inclusive=True)
 
     @staticmethod

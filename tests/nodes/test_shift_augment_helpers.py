@@ -20,7 +20,7 @@ def by_hand(length, sigmas, prob_slip, prob_shift, lcm):
     rows, base = [], np.zeros(len(sigmas), dtype=int)
     for _ in range(length):
         r = random.random()
-        slip = np.array([int(np.rint(np.random.normal(scale=s / l))) * l for s, l in zip(sigmas, lcm)])
+        slip = np.array([int(np.rint(np.random.normal(scale=s / m))) * m for s, m in zip(sigmas, lcm)])
         if r <= prob_slip:
             rows.append(base + slip)
         elif r <= prob_slip + prob_shift:
