@@ -214,7 +214,7 @@ class ShiftAugment(BatchFilter):
         result = arr.copy()
         for plane in range(planes):
             # np.roll by s: element j of the result is element j - s
-            index = [slice(None)] * arr.ndim
+            index: list[slice | int] = [slice(None)] * arr.ndim
             index[axis] = plane
             rolled = arr[tuple(index)]
             for d in range(ndim):
