@@ -1,10 +1,11 @@
-# The README's two commands: `make demo` (the main job) and `make test`.
+# The README's two commands: `make demo` (the main job) and `make test`;
+# `make lint` (ruff and mypy) is CI's other half.
 # Each sets up .venv on first use (Python 3.11, the project and its extras).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench setup clean
+.PHONY: demo test lint bench setup clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check dpowder tests
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/overhead.py
