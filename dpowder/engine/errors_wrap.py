@@ -62,7 +62,7 @@ def _wrapped_class(wrapper: type, original: type) -> type:
     return cls
 
 
-def _make(cls: type, wrapper: type, message: str) -> BaseException:
+def _make(cls: type[BaseException], wrapper: type[BaseException], message: str) -> BaseException:
     try:
         return cls(message)
     except Exception:
@@ -167,16 +167,21 @@ def _remove_placeholders(request: Any) -> None:
 def serve(node: Any, request: Any, run: Callable) -> Any:
     """``node.request_batch(request)`` done by ``run(node, request)``, as
     gunpowder's: an exception becomes a ``BatchRequestError`` (outside
-    tasks), and ``request`` loses its placeholders."""
+    tasks), and ``request`` loses its placeholders. Tasks run in this
+    thread meanwhile write back the node state they change
+    (``tasks.PERSIST``)."""
     if tasks.INLINE.get():
         batch = run(node, request)
     else:
+        token = tasks.persisting()
         try:
             batch = run(node, request)
         except PipelineRequestError:
             raise
         except Exception as e:
             raise batch_request_error(e, node, request) from e
+        finally:
+            tasks.PERSIST.reset(token)
     _remove_placeholders(request)
     return batch
 

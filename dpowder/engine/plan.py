@@ -3,10 +3,19 @@
 Each node's ``prepare`` runs here, on the driver, once per request; what it
 needs upstream and what it stored on ``self`` (its *state diff*) are recorded
 in a ``PlanStep``. Every request error is raised here, before a task runs.
+
+Two kinds of randomness are seeded here (see docs/engine.md, "Seeding"):
+``self.rng`` of every node, from ``derive_seed`` (request seed, node,
+phase); and, for nodes that are not dpowder's own (gunpowder-era nodes
+drawing from the global ``random``/``np.random``), the global generators as
+gunpowder seeds them: with the seed of the request the node receives, which
+advances twice per hop (``gunpowder_seed``).
 """
 
+import contextlib
 import hashlib
 import random
+import threading
 
 import numpy as np
 
@@ -15,6 +24,35 @@ from ..errors import BatchFilterError
 from ..profiling import Timing
 
 SOURCE, FILTER, MULTI, INLINE, DRIVER = "source", "filter", "multi", "inline", "driver"
+
+
+# held while a node that is not dpowder's own uses the global generators:
+# seeding, drawing and reading their state back is one step, also when
+# tasks run in threads (re-entrant: such a node may request batches inline)
+GLOBAL_RNG_LOCK = threading.RLock()
+
+# in a node's __dict__ (via its state): the gunpowder seed of its request
+GLOBAL_SEED = "_dp_global_seed"
+
+
+def gunpowder_seed(seed):
+    """The seed of a copy of a request with ``seed`` in gunpowder 1.4.4:
+    ``hash((seed + 1) ** 2) % 2**32`` (5 -> 36)."""
+    return hash((seed + 1) ** 2) % 2**32
+
+
+def upstream_global_seed(seed):
+    """The gunpowder seed of the request a filter sends upstream, when it
+    received ``seed``: two copies per hop (``request_batch`` copies the
+    request, ``provide`` copies it again or ``update_with``s it)."""
+    return gunpowder_seed(gunpowder_seed(seed))
+
+
+def seed_global(seed):
+    """Seed the global ``random`` and ``np.random`` as gunpowder's
+    ``set_seeds`` does."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
 
 
 def derive_seed(request_seed, uid, phase):
@@ -71,20 +109,38 @@ def _uid(node):
     return node.__dict__.get("_dp_uid", type(node).__name__)
 
 
-def _is_own(node):
+def is_own(node):
+    """Whether ``node`` is one of dpowder's (which draw from ``self.rng``
+    only); other nodes may use the global generators, as gunpowder's do."""
     return type(node).__module__.startswith("dpowder.")
 
 
+_is_own = is_own
+
+
 def apply_seed(node, seed):
-    """Seed ``node.rng`` with ``seed``; nodes not of dpowder (which may use
-    the global ``random`` and ``np.random`` as gunpowder nodes do) get the
-    global generators seeded too."""
+    """Seed ``node.rng`` with ``seed``."""
     d = node.__dict__
     d["_dp_seed"] = seed
     d["_dp_rng"] = None
-    if not _is_own(node):
-        random.seed(seed)
-        np.random.seed(seed & 0xFFFFFFFF)
+
+
+def mark_failed(error, node, doing):
+    """Remember on ``error`` the node it was raised in (the innermost, the
+    first to mark it) and add a note naming it."""
+    d = getattr(error, "__dict__", None)
+    if d is None or "_dp_failed_node" in d:
+        return
+    d["_dp_failed_node"] = node
+    note = f"dpowder: in {node.describe()}, {doing}"
+    if note not in getattr(error, "__notes__", ()):
+        error.add_note(note)
+
+
+def _global_rng(node):
+    """Around a node's own code: for a node that is not dpowder's, the
+    global generators are held (and seeded by the caller)."""
+    return contextlib.nullcontext() if is_own(node) else GLOBAL_RNG_LOCK
 
 
 def seed_node(node, request_seed, phase):
@@ -145,31 +201,51 @@ def _kind(node, own_provide=True):
     return INLINE
 
 
-def plan(node, request, stats=None, own_provide=True):
+def removes_placeholders(node):
+    """Whether ``node``'s ``provide`` gets its requests without placeholders
+    (unless it called ``enable_placeholders()``)."""
+    return node.__dict__.get("_remove_placeholders", True)
+
+
+def plan(node, request, stats=None, own_provide=True, global_seed=None):
     """Plan ``request`` to ``node`` and everything upstream of it.
 
     Returns the root ``PlanStep``. ``prepare`` timings go to ``stats`` (a
     ``ProfilingStats``) when given. With ``own_provide=False`` a node that
     overrides ``provide`` is planned as the filter it derives from (for
-    ``super().provide()``).
+    ``super().provide()``). ``global_seed``: the seed gunpowder would have
+    given this request (default: its ``random_seed``), for the global
+    generators of nodes that are not dpowder's.
     """
     if not isinstance(request, BatchRequest):
         raise TypeError(f"{node.describe()}.request_batch expects a BatchRequest, got {type(request).__name__}")
+    if global_seed is None:
+        global_seed = request.random_seed
+    try:
+        return _plan(node, request, stats, own_provide, global_seed)
+    except Exception as e:
+        mark_failed(e, node, f"planning {request!r}")
+        raise
+
+
+def _plan(node, request, stats, own_provide, global_seed):
     node.check_request_consistency(request)
     seed = request.random_seed
     kind = _kind(node, own_provide)
 
     if kind == SOURCE:
-        work = Work(without_placeholders(request), seed=derive_seed(seed, _uid(node), 1))
+        if removes_placeholders(node):
+            request = without_placeholders(request)
+        work = Work(request, state={GLOBAL_SEED: global_seed}, seed=derive_seed(seed, _uid(node), 1))
         return PlanStep(SOURCE, node, work)
     if kind in (INLINE, DRIVER):
         if kind == INLINE:
             _dry_run_upstream(node, request)
-        work = Work(request.copy(), seed=derive_seed(seed, _uid(node), 1))
+        work = Work(request.copy(), state={GLOBAL_SEED: global_seed}, seed=derive_seed(seed, _uid(node), 1))
         return PlanStep(kind, node, work)
     if kind == FILTER:
-        return plan_filter(node, request, stats)
-    return plan_multi(node, request, stats)
+        return plan_filter(node, request, stats, global_seed)
+    return plan_multi(node, request, stats, global_seed)
 
 
 def _dry_run_upstream(node, request):
@@ -190,48 +266,78 @@ def _dry_run_upstream(node, request):
     plan(relink(nodes, tree), upstream_request)
 
 
-def plan_multi(node, request, stats=None):
+def _upstream_global_seeds(node, global_seed, request, wanted):
+    """The gunpowder seeds of the requests a multi-upstream node sends: what
+    the node says (``global_seeds_upstream``, e.g. MergeProvider's draws),
+    else a plain hop from ``global_seed``, or from the sub-request's own
+    seed where the node gave it one."""
+    answer = getattr(node, "global_seeds_upstream", None)
+    if answer is not None:
+        return list(answer(global_seed, request, wanted))
+    seed = request.random_seed
+    return [
+        upstream_global_seed(global_seed if sub.random_seed == seed else sub.random_seed) for _, sub in wanted
+    ]
+
+
+def plan_multi(node, request, stats=None, global_seed=None):
     """Plan a node that asks upstream several requests, decided ahead."""
     seed = request.random_seed
+    if global_seed is None:
+        global_seed = seed
     upstream = node._dp_upstream_list()
     timing = Timing(node, "prepare")
     timing.start()
     downstream = request.copy()
     before = dict(node.__dict__)
     seed_node(node, seed, 0)
-    wanted = node.plan_upstream(request)
+    with _global_rng(node):
+        if not is_own(node):
+            seed_global(global_seed)
+        wanted = list(node.plan_upstream(request))
     state = _state_diff(before, node.__dict__)
     timing.stop()
     if stats is not None:
         stats.add(timing)
     steps = []
-    for index, sub_request in wanted:
+    global_seeds = _upstream_global_seeds(node, global_seed, request, wanted)
+    for (index, sub_request), sub_global_seed in zip(wanted, global_seeds):
         if not 0 <= index < len(upstream):
             raise BatchFilterError(
                 f"{node.describe()}.plan_upstream asked upstream provider {index}, but it has {len(upstream)}"
             )
-        steps.append(plan(upstream[index], sub_request, stats))
+        steps.append(plan(upstream[index], sub_request, stats, global_seed=sub_global_seed))
     downstream.remove_placeholders()
     work = Work(downstream, state=state, seed=derive_seed(seed, _uid(node), 1))
     return PlanStep(MULTI, node, work, tuple(steps))
 
 
-def plan_filter(node, request, stats=None):
+def plan_filter(node, request, stats=None, global_seed=None):
     """Plan one ``BatchFilter`` step: ``prepare``, the upstream request, the
     state diff; then the upstream plan."""
     seed = request.random_seed
+    if global_seed is None:
+        global_seed = seed
+    upstream_seed = upstream_global_seed(global_seed)
     upstream = node.get_upstream_provider()
     downstream = request.copy()
     # seeded first: gunpowder nodes draw their ``p`` in skip_node
     seed_node(node, seed, 0)
-    if node.skip_node(request):
+    with _global_rng(node):
+        if not is_own(node):
+            seed_global(global_seed)
+        if node.skip_node(request):
+            skip = True
+        else:
+            skip = False
+            timing = Timing(node, "prepare")
+            timing.start()
+            before = dict(node.__dict__)
+            dependencies = node.prepare(request)
+    if skip:
         _remove_provided(node, downstream)
-        return plan(upstream, downstream, stats)
+        return plan(upstream, downstream, stats, global_seed=upstream_seed)
 
-    timing = Timing(node, "prepare")
-    timing.start()
-    before = dict(node.__dict__)
-    dependencies = node.prepare(request)
     # as in gunpowder, ``prepare`` may also shrink or drop items of ``request``
     # itself; what goes upstream is that request updated with the dependencies
     if dependencies is None:
@@ -250,7 +356,7 @@ def plan_filter(node, request, stats=None):
     if stats is not None:
         stats.add(timing)
 
-    upstream_step = plan(upstream, upstream_request, stats)
+    upstream_step = plan(upstream, upstream_request, stats, global_seed=upstream_seed)
     if dependencies is not None:
         dependencies = without_placeholders(dependencies)
     downstream.remove_placeholders()

@@ -4,9 +4,21 @@ Each runs on a shallow copy of its node carrying the state diff of the
 node's ``prepare`` for this request, so concurrently planned requests never
 share mutable node state. A failure re-raises the original exception with
 the node and request attached as a note.
+
+Nodes that are not dpowder's own may draw from the global ``random`` and
+``np.random`` in ``process`` and ``provide``, as gunpowder's do; there, as
+in gunpowder, a source's ``provide`` starts from the generators seeded with
+its request's gunpowder seed and a ``process`` continues from the state its
+upstream left. That state travels with the batch (``GLOBAL_STATE``), so the
+draws are the same on every scheduler. In the calling thread of a
+``request_batch`` (``PERSIST``), attributes such a node rebinds in
+``process``/``provide`` are written back to the node, so the next request
+sees them, as in gunpowder.
 """
 
 import contextvars
+import random
+import threading
 
 import numpy as np
 
@@ -14,18 +26,76 @@ from ..array import Array
 from ..errors import BatchFilterError
 from ..nodes.batch_provider import shallow_copy
 from ..profiling import ProfilingStats, Timing
-from .checks import check_batch
-from .plan import apply_seed, without_placeholders
+from .checks import check_batch, check_dtypes
+from .plan import GLOBAL_RNG_LOCK, GLOBAL_SEED, apply_seed, is_own, mark_failed, removes_placeholders, seed_global, without_placeholders
 
 # True while a task runs a node's upstream in-process (data-dependent nodes)
 INLINE = contextvars.ContextVar("dpowder_inline", default=False)
 
+# the thread whose user-facing request_batch is running in this context:
+# tasks running there (in-process, one at a time) may write node state back
+PERSIST: contextvars.ContextVar[int | None] = contextvars.ContextVar("dpowder_persist", default=None)
+
+# a batch's __dict__ key: the global generators' state its last node left,
+# ("seed", s) (seeded, nothing drawn since) or ("state", random's, numpy's)
+GLOBAL_STATE = "_dp_global"
+
 
 def _with_note(error, node, request):
+    mark_failed(error, node, f"serving {request!r}")
     note = f"dpowder: in {node.describe()}, serving {request!r}"
     if note not in getattr(error, "__notes__", ()):
         error.add_note(note)
     return error
+
+
+def persisting():
+    """Let tasks run in this thread, in this context, write back node state
+    (a user-facing ``request_batch`` in-process). Returns the token to
+    ``PERSIST.reset``."""
+    return PERSIST.set(threading.get_ident())
+
+
+def _persists():
+    return PERSIST.get() == threading.get_ident()
+
+
+def _snapshot(copy):
+    """The attributes of a node copy before its ``process``/``provide``, when
+    they are to be written back afterwards."""
+    return dict(copy.__dict__) if _persists() else None
+
+
+_MISSING = object()
+
+
+def _write_back(original, before, copy):
+    """Attributes ``copy`` rebound, added or deleted since ``before``, onto
+    ``original`` (gunpowder's nodes keep them for the next request)."""
+    if before is None or original is copy:
+        return
+    target = original.__dict__
+    after = copy.__dict__
+    for key, value in after.items():
+        if not key.startswith("_dp_") and before.get(key, _MISSING) is not value:
+            target[key] = value
+    for key in before:
+        if key not in after and not key.startswith("_dp_"):
+            target.pop(key, None)
+
+
+def _restore_global(carried, fallback_seed):
+    if carried is None:
+        seed_global(fallback_seed)
+    elif carried[0] == "seed":
+        seed_global(carried[1])
+    else:
+        random.setstate(carried[1])
+        np.random.set_state(carried[2])  # noqa: NPY002 (gunpowder nodes draw from it)
+
+
+def _global_state():
+    return ("state", random.getstate(), np.random.get_state())  # noqa: NPY002
 
 
 def _in_task(function, *args):
@@ -84,19 +154,33 @@ def _keep_requested(batch, request):
 
 def run_source(work, node):
     """``provide`` of a node without upstream."""
-    return _provide(_prepared_copy(node, work), work.request, inline=True)
+    return _provide(_prepared_copy(node, work), work.request, inline=True, original=node)
+
+
+def _process(n, node_batch, request, carried, fallback_seed):
+    """``n.process``; for a node not of dpowder, with the global generators
+    continuing from ``carried``. Returns the result and the generators'
+    state after it."""
+    if is_own(n):
+        return _in_task(n.process, node_batch, request), carried
+    with GLOBAL_RNG_LOCK:
+        _restore_global(carried, fallback_seed)
+        processed = _in_task(n.process, node_batch, request)
+        return processed, _global_state()
 
 
 def run_filter(work, node, batch):
     """``process`` of a ``BatchFilter``: crop to its dependencies, process,
     merge the result back and crop to what was requested downstream."""
     n = _prepared_copy(node, work)
+    before = None if is_own(n) else _snapshot(n)
     timing = Timing(n, "process")
     timing.start()
     request = work.request
     try:
         node_batch = _private(batch if work.dependencies is None else batch.crop(work.dependencies), batch)
-        processed = _in_task(n.process, node_batch, request)
+        processed, carried = _process(n, node_batch, request, batch.__dict__.get(GLOBAL_STATE), work.seed)
+        _write_back(node, before, n)
         if processed is None:
             processed = node_batch
         elif not hasattr(processed, "arrays"):
@@ -105,10 +189,12 @@ def run_filter(work, node, batch):
                 f"or None (batch changed in place)"
             )
         result = batch.merge(processed, merge_profiling_stats=False).crop(request)
+        check_dtypes(node, result, request)
     except Exception as e:
         raise _with_note(e, node, request)
     timing.stop()
     result.profiling_stats = _stats_with(batch.profiling_stats, timing)
+    result.__dict__[GLOBAL_STATE] = carried
     return result
 
 
@@ -123,6 +209,9 @@ def run_combine(work, node, *batches):
     except Exception as e:
         raise _with_note(e, node, work.request)
     _keep_requested(batch, work.request)
+    if batches:
+        # as in gunpowder, what follows continues from the last upstream
+        batch.__dict__[GLOBAL_STATE] = batches[-1].__dict__.get(GLOBAL_STATE)
     for b in batches:
         batch.profiling_stats.merge_with(b.profiling_stats)
     timing.stop()
@@ -130,17 +219,44 @@ def run_combine(work, node, *batches):
     return batch
 
 
-def _provide(node, request, inline):
+def _provide_own(node, request, global_seed):
+    batch = node.provide(request)
+    if global_seed is not None and GLOBAL_STATE not in batch.__dict__:
+        batch.__dict__[GLOBAL_STATE] = ("seed", global_seed)
+    return batch
+
+
+def _provide_global(node, request, global_seed, original):
+    """``provide`` of a node not of dpowder: the global generators seeded
+    with its request's gunpowder seed first (gunpowder's ``set_seeds``)."""
+    before = _snapshot(node)
+    with GLOBAL_RNG_LOCK:
+        seed_global(global_seed if global_seed is not None else request.random_seed)
+        batch = node.provide(request)
+        state = _global_state()
+    _write_back(original, before, node)
+    if hasattr(batch, "__dict__"):
+        batch.__dict__[GLOBAL_STATE] = state
+    return batch
+
+
+def _provide(node, request, inline, original=None):
     """gunpowder's ``request_batch`` around ``node.provide``: placeholders
-    removed, the batch checked against the request and cut to it. With
-    ``inline``, a ``request_batch`` the node makes (a data-dependent node
-    asking upstream) runs in this process."""
-    request = without_placeholders(request)
+    removed (unless the node enabled them), the batch checked against the
+    request and cut to it. With ``inline``, a ``request_batch`` the node
+    makes (a data-dependent node asking upstream) runs in this process.
+    ``original``: the node ``node`` is a copy of."""
+    if removes_placeholders(node):
+        request = without_placeholders(request)
+    global_seed = node.__dict__.get(GLOBAL_SEED)
     timing = Timing(node, "provide")
     timing.start()
     token = INLINE.set(True) if inline else None
     try:
-        batch = node.provide(request.copy())
+        if is_own(node):
+            batch = _provide_own(node, request.copy(), global_seed)
+        else:
+            batch = _provide_global(node, request.copy(), global_seed, original)
         check_batch(node, batch, request)
     except Exception as e:
         raise _with_note(e, node, request)
@@ -156,13 +272,13 @@ def _provide(node, request, inline):
 def provide_inline(work, node):
     """A data-dependent node in this process: its ``provide`` asks upstream
     as it goes."""
-    return _provide(_prepared_copy(node, work), work.request, inline=True)
+    return _provide(_prepared_copy(node, work), work.request, inline=True, original=node)
 
 
 def provide_on_driver(work, node):
     """A node that runs in the calling process (``runs_on_driver``): its
     ``provide`` schedules its upstream through the engine (not inline)."""
-    return _provide(_prepared_copy(node, work), work.request, inline=False)
+    return _provide(_prepared_copy(node, work), work.request, inline=False, original=node)
 
 
 def relink(nodes, tree):

@@ -1,5 +1,7 @@
 """``MergeProvider``: combine the keys of several upstream providers."""
 
+import random
+
 from ..batch import Batch
 from ..batch_request import BatchRequest
 from ..errors import PipelineSetupError
@@ -40,6 +42,20 @@ class MergeProvider(BatchProvider):
                 requests[index] = BatchRequest(random_seed=request.random_seed)
             requests[index][key] = spec.copy()
         return sorted(requests.items())
+
+    def global_seeds_upstream(self, seed, request, wanted):
+        """The seeds gunpowder gives the upstream requests (they seed the
+        global generators of nodes that use them): ``random.randint(0,
+        2**32)`` per provider, drawn in the order of the request's keys from
+        ``random`` seeded with ``seed``, the seed of the request this node
+        received. Aligned with ``wanted`` (what ``plan_upstream`` returned)."""
+        draws = random.Random(seed)
+        seeds = {}
+        for key in request:
+            index = self.key_to_provider[key]
+            if index not in seeds:
+                seeds[index] = draws.randint(0, 2**32) % 2**32
+        return [seeds[index] for index, _ in wanted]
 
     def combine(self, batches, request):
         result = Batch()
