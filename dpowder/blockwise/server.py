@@ -2,9 +2,9 @@
 ``Scheduler`` and return each task's ``TaskState``.
 
 ``Server`` serves blocks over TCP (``tcp.BlockServer``) to ``num_workers``
-workers per task: dask tasks on a ``distributed`` client (the one given, the
-active one, or a ``LocalCluster`` of one single-threaded process per worker)
-or, with ``scheduler="threads"`` or a single worker, threads here. Each
+workers per task: dask tasks where the engine's ``executor_for`` picks a
+``distributed`` client (the one given, the active one, dpowder's
+``LocalCluster``), else threads here. Each
 worker runs the task's worker function (a ``process_function`` without
 arguments; a block function is wrapped in daisy's acquire/process/release
 loop) with its ``Context`` current and, where the worker has its process to
@@ -20,12 +20,11 @@ block is running and no task with ready blocks has a live worker).
 
 import itertools
 import logging
+import os
 import threading
 import time
 
 from ..callbacks import TqdmCallback
-import os
-
 from ..engine.cluster import LocalClusterHandle
 from .client import _DIRECT, Client, run_worker
 from .context import Context
@@ -208,10 +207,10 @@ class Server:
 
     Args:
 
-        scheduler (optional): Where workers run: a ``distributed.Client``;
-            ``"threads"`` (threads here); by default the active client, else
-            a ``LocalCluster`` of one process per worker when there are
-            several, else a thread.
+        scheduler (optional): Where workers run: a ``distributed.Client``
+            (one thread per worker: a worker holds its thread while it
+            waits), ``"threads"`` (threads here); by default where the
+            engine runs blockwise work (the active client, else threads).
         progress (bool): Show a progress bar (log lines without a terminal).
         stop_event (threading.Event, optional): Set it to stop handing out
             blocks (the workers finish their current block).

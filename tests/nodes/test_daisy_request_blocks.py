@@ -118,3 +118,32 @@ def test_check_function_skips_blocks_already_done():
     with gp.build(p):
         p.request_batch(gp.BatchRequest())
     assert sorted({begin[0] for begin in WRITTEN}) == [10, 14, 18]
+
+
+def test_inside_a_daisy_worker_it_processes_the_blocks_its_worker_is_handed():
+    """Two thread workers of a dpowder.blockwise task each run the whole
+    pipeline; DaisyRequestBlocks takes that worker's blocks from the Client
+    instead of tiling the volume: together they write every block once."""
+    import threading
+
+    import dpowder.blockwise as daisy
+
+    WRITTEN.clear()
+    lock = threading.Lock()
+    done = []
+
+    def on_done(block, start, duration):
+        with lock:
+            done.append(block.block_id)
+
+    def worker():
+        p = pipeline(block_done_callback=on_done)
+        with gp.build(p):
+            p.request_batch(gp.BatchRequest())
+
+    task = daisy.Task("drb", gp.Roi((0, 0), (24, 24)), gp.Roi((0, 0), (8, 8)), gp.Roi((2, 2), (4, 4)), worker, num_workers=2)
+    assert daisy.run_blockwise([task], scheduler="threads", progress=False)
+    assert sorted(WRITTEN) == sorted((2 + 4 * i, 2 + 4 * j) for i in range(5) for j in range(5))
+    assert set(WRITTEN.values()) == {1}
+    grid = task.grid()
+    assert sorted(done) == sorted(("drb", grid.block_id_of(i)) for i in range(grid.num_blocks))
