@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .. import nan_policy as nans
 from ..batch_request import BatchRequest
 from .batch_filter import BatchFilter
 
@@ -20,12 +21,24 @@ class Normalize(BatchFilter):
 
         dtype (data-type, optional): The dtype of the result, ``np.float32``
             by default.
+
+        nan_policy (str, optional): What to do with NaNs in a float input:
+            ``"warn"`` (a :class:`~dpowder.nan_policy.NaNWarning` naming node,
+            key, ROI and count, once per node and key), ``"raise"`` (a
+            :class:`~dpowder.nan_policy.NaNError`, a ``DataSourceError``) or
+            ``"ignore"``. ``None`` (default): the module's policy,
+            :func:`dpowder.nan_policy.set_nan_policy` (``"warn"`` unless
+            set). NaNs stay NaN; the automatic range check ignores them.
     """
 
-    def __init__(self, array, factor=None, dtype=np.float32):
+    def __init__(self, array, factor=None, dtype=np.float32, nan_policy=None):
+        if nan_policy is not None:
+            nans.resolve(nan_policy)
         self.array = array
         self.factor = factor
         self.dtype = dtype
+        self.nan_policy = nan_policy
+        self.nan_token = nans.new_token()
 
     def setup(self):
         self.enable_autoskip()
@@ -34,6 +47,8 @@ class Normalize(BatchFilter):
         self.updates(self.array, spec)
 
     def prepare(self, request):
+        # read on the driver: workers follow the driver's module setting
+        self.active_nan_policy = nans.resolve(self.nan_policy)
         deps = BatchRequest()
         spec = request[self.array].copy()
         spec.dtype = None
@@ -44,15 +59,21 @@ class Normalize(BatchFilter):
         if self.array not in batch.arrays:
             return
         array = batch.arrays[self.array]
+        dtype = array.data.dtype
+        count = 0
+        policy = getattr(self, "active_nan_policy", None) or nans.resolve(self.nan_policy)
+        if dtype.kind in "fc" and policy != "ignore":
+            array.data = np.asarray(array.data)
+            count = nans.check_nans(self, self.array, array.data, array.spec.roi, policy, self.nan_token)
         factor = self.factor
         if factor is None:
-            dtype = array.data.dtype
             if dtype == np.uint8:
                 factor = 1.0 / 255
             elif dtype == np.uint16:
                 factor = 1.0 / (256 * 256 - 1)
             elif dtype.kind == "f":
-                low, high = float(array.data.min()), float(array.data.max())
+                finite = array.data[~np.isnan(array.data)] if count else array.data
+                low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
                 if low < 0 or high > 1:
                     raise ValueError(
                         f"{self.describe()}: {self.array} has float values in [{low}, {high}], not "
