@@ -84,13 +84,12 @@ def _set(error: BaseException, **attributes: Any) -> None:
             pass
 
 
-def _failed_in(original: BaseException, node: Any) -> Any:
-    """The node the original was raised in (marked by the engine), else the
-    node asked."""
-    return getattr(original, "_dp_failed_node", None) or node
-
-
-def _describe(node: Any) -> str:
+def _failed_in(original: BaseException, node: Any) -> str:
+    """The description of the node the original was raised in (marked by
+    the engine), else of the node asked."""
+    marked = getattr(original, "_dp_failed_in", None)
+    if marked is not None:
+        return marked
     describe = getattr(node, "describe", None)
     return describe() if callable(describe) else str(node)
 
@@ -121,9 +120,8 @@ def batch_request_error(original: BaseException, node: Any, request: Any) -> Bas
     """gunpowder's ``BatchRequestError(node, request, None, traceback)`` for
     ``original``, raised while ``node`` served ``request``."""
     lines = traceback.format_exception(original)
-    failed = _failed_in(original, node)
     message = (
-        f"{_original_text(original)}\nException in {_describe(failed)} while processing request "
+        f"{_original_text(original)}\nException in {_failed_in(original, node)} while processing request "
         f"{request!r}\n\n{''.join(lines)}"
     )
     return wrap(
@@ -134,7 +132,7 @@ def batch_request_error(original: BaseException, node: Any, request: Any) -> Bas
         request=request,
         batch=None,
         original_traceback=lines,
-        node=failed,
+        node=node,
     )
 
 
@@ -153,7 +151,6 @@ def pipeline_request_error(original: BaseException, pipeline: Any, request: Any)
         pipeline=pipeline,
         request=request,
         original_traceback=lines,
-        node=_failed_in(original, None),
     )
 
 

@@ -127,11 +127,12 @@ def apply_seed(node, seed):
 
 def mark_failed(error, node, doing):
     """Remember on ``error`` the node it was raised in (the innermost, the
-    first to mark it) and add a note naming it."""
+    first to mark it: its description, which pickles with the error from a
+    worker) and add a note naming it."""
     d = getattr(error, "__dict__", None)
-    if d is None or "_dp_failed_node" in d:
+    if d is None or "_dp_failed_in" in d:
         return
-    d["_dp_failed_node"] = node
+    d["_dp_failed_in"] = node.describe()
     note = f"dpowder: in {node.describe()}, {doing}"
     if note not in getattr(error, "__notes__", ()):
         error.add_note(note)

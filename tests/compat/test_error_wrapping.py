@@ -151,3 +151,12 @@ def test_transient_errors_inside_scan_blocks_stay_retryable():
         batch = pipeline.request_batch(gp.BatchRequest({RAW: gp.ArraySpec(gp.Roi((0, 0), (4, 4)))}))
     np.testing.assert_array_equal(np.asarray(batch[RAW].data), np.arange(16, dtype=np.float32).reshape(4, 4))
     assert node.attempts == {(0, 0): 2, (0, 2): 2, (2, 0): 2, (2, 2): 2}
+
+
+def test_the_message_names_the_node_that_failed_not_only_the_one_asked():
+    top = gp.Normalize(RAW, factor=1.0)
+    with gp.build(source() + FailsInProcess() + top) as p:
+        with pytest.raises(gp.BatchRequestError) as info:
+            p.request_batch(request())
+    assert "\nException in FailsInProcess (created at " in str(info.value)
+    assert info.value.provider is top

@@ -51,3 +51,59 @@ def test_sixteen_planned_batches_on_a_local_cluster_keep_their_own_decision(clus
     for batch, offset in zip(batches, expected):
         np.testing.assert_array_equal(batch[RAW].data, np.full((4, 4), offset))
         assert batch[RAW].attrs["offset"] == offset
+
+
+class CountsInProcess(gp.BatchFilter):
+    """A gunpowder-style node keeping a count across requests: rebound in
+    process, read by the next request."""
+
+    def __init__(self):
+        self.count = 0
+
+    def process(self, batch, request):
+        self.count += 1
+        batch[RAW].data = batch[RAW].data + self.count
+
+
+class RemembersInProvide(gp.BatchProvider):
+    """A source rebinding what it served last in provide."""
+
+    def setup(self):
+        self.last = None
+        self.provides(RAW, gp.ArraySpec(gp.Roi((0, 0), (8, 8)), (1, 1)))
+
+    def provide(self, request):
+        previous = self.last
+        self.last = tuple(request[RAW].roi.begin)
+        batch = gp.Batch()
+        spec = self.spec[RAW].copy()
+        spec.roi = request[RAW].roi
+        fill = -1 if previous is None else previous[0]
+        batch[RAW] = gp.Array(np.full((4, 4), fill, dtype=np.int64), spec)
+        return batch
+
+
+def test_state_set_in_process_and_provide_carries_to_the_next_request_in_process():
+    """In-process (the calling thread of request_batch), as in gunpowder: the
+    attributes a process or provide rebinds are on the node for the next
+    request."""
+    counter = CountsInProcess()
+    source = RemembersInProvide()
+    with gp.build(source + counter) as p:
+        first = p.request_batch(gp.BatchRequest({RAW: gp.ArraySpec(gp.Roi((2, 0), (4, 4)))}, random_seed=1))
+        second = p.request_batch(gp.BatchRequest({RAW: gp.ArraySpec(gp.Roi((0, 0), (4, 4)))}, random_seed=1))
+    assert counter.count == 2 and source.last == (0, 0)
+    np.testing.assert_array_equal(first[RAW].data, np.full((4, 4), -1 + 1))
+    np.testing.assert_array_equal(second[RAW].data, np.full((4, 4), 2 + 2))
+
+
+def test_planned_batches_on_a_cluster_do_not_write_state_back(cluster_client):
+    """On a scheduler, tasks run on copies of the node elsewhere: the node in
+    the calling process keeps its state (the departure docs/engine.md
+    describes); every batch sees the state it was planned with."""
+    counter = CountsInProcess()
+    with gp.build(make_pipeline() + counter) as p:
+        lazy = [p.to_dask(request(seed)) for seed in range(3)]
+        batches = cluster_client.gather(cluster_client.compute(lazy))
+    assert counter.count == 0
+    assert [int(b[RAW].data[0, 0]) - b[RAW].attrs["offset"] for b in batches] == [1, 1, 1]
