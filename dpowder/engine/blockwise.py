@@ -28,7 +28,8 @@ from ..batch import Batch
 from ..errors import BatchRequestError, DpowderError, PipelineConfigError, PipelineRequestError
 from ..nodes.batch_filter import BatchFilter
 from . import allocator, tasks
-from .cluster import LocalClusterHandle, active_client
+from .cluster import build_scheduler
+from .placement import place
 
 logger = logging.getLogger(__name__)
 
@@ -360,22 +361,17 @@ class DistributedExecutor:
             self.client.cancel(list(futures))
 
 
-def executor_for(node, num_workers, cluster, retries=0):
-    """Where a node's blocks run: the client given at build, else the active
-    ``distributed`` client, else a ``LocalCluster`` of ``num_workers``
-    processes (``num_workers > 1``), else in-process (threads with the
-    ``"threads"`` scheduler)."""
-    scheduler = node.__dict__.get("_dp_scheduler")
-    if isinstance(scheduler, str):
-        if scheduler in ("sync", "synchronous", "single-threaded"):
-            return SyncExecutor()
-        if scheduler in ("threads", "threading"):
-            return ThreadExecutor(max(num_workers, 1))
-    client = active_client(node)
-    if client is not None:
-        return DistributedExecutor(client, retries)
-    if num_workers > 1:
-        return DistributedExecutor(cluster.get(num_workers), retries)
+def executor_for(node, num_workers, cluster=None, retries=0):
+    """Where a node's blocks run: as ``placement.place`` decides for a
+    blockwise map (the client or scheduler given at build, dask's configured
+    scheduler, the active client, else ``num_workers`` threads in this
+    process, else the calling thread). ``cluster`` is unused (the
+    process-wide cluster is ``cluster.shared_client``)."""
+    where = place(build_scheduler(node), num_workers, "blockwise")
+    if where.kind == "distributed":
+        return DistributedExecutor(where.client, retries)
+    if where.kind == "threads":
+        return ThreadExecutor(max(where.workers, 1))
     return SyncExecutor()
 
 
@@ -391,9 +387,8 @@ class BlockwiseFilter(BatchFilter):
     """What ``Scan`` and ``DaisyRequestBlocks`` share: they run in the
     calling process (the planner stops at them and calls ``provide``), which
     hands a job to the engine; every key of ``self.reference`` must be
-    provided upstream; blocks run where ``executor()`` says, a
-    ``LocalCluster`` of ``self.num_workers`` processes being started only
-    when needed and closed at teardown."""
+    provided upstream; blocks run where ``executor()`` says (see
+    ``engine.placement``)."""
 
     def setup(self):
         for key in self.reference.keys():
@@ -402,16 +397,12 @@ class BlockwiseFilter(BatchFilter):
                     f"{self.describe()}: the reference asks for {key}, which is not provided upstream "
                     f"(upstream provides {sorted(self.spec.keys())})"
                 )
-        self._cluster = LocalClusterHandle()
-
-    def teardown(self):
-        self._cluster.close()
 
     def runs_on_driver(self):
         return True
 
     def executor(self):
-        return executor_for(self, self.num_workers, self._cluster)
+        return executor_for(self, self.num_workers)
 
     def plan_ends(self, requests):
         """Plan the first and the last block here, so that request errors
@@ -552,8 +543,8 @@ def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
     """Run every block request of ``requests`` (``ShiftedRequests``) through
     ``node``'s upstream, where ``node.executor()`` says, and return the batch
     for ``request``: empty for an empty request (block results stay on the
-    workers and are dropped), else the blocks stitched into dask arrays
-    (never gathered here)."""
+    workers and are dropped), else the blocks stitched into numpy arrays
+    (see ``stitch``)."""
     from .stitch import stitch
 
     empty = len(request) == 0
@@ -581,7 +572,7 @@ def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
     raise_failures(failures, requests.num_blocks, node.describe())
     if empty:
         return Batch()
-    return stitch(request, requests, spec, located.__getitem__, metas.__getitem__, executor.client is not None)
+    return stitch(request, requests, spec, located.__getitem__, metas.__getitem__, executor.client)
 
 
 def raise_failures(failures, num_blocks, what):

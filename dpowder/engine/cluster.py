@@ -1,56 +1,136 @@
-"""Which ``distributed`` client a driver-side node's work goes to, and the
-``LocalCluster`` such a node starts when there is none (shared by blockwise
-maps and training streams)."""
+"""The process-wide ``LocalCluster`` dpowder starts when work asks for
+worker processes and no cluster is given, and the client a node's work goes
+to.
 
+One cluster per process, started on first use and kept until the
+interpreter exits: a second ``Scan`` or training stream, or a second
+``build``, finds its workers warm (their imports done, their caches full), so
+start-up is paid once per process, not once per node. Results made on it
+therefore stay valid after the ``build`` that made them.
+
+Flat scripts: the workers are spawned processes, and a spawned process
+re-runs the parent's ``__main__`` script unless it is guarded by ``if
+__name__ == "__main__":`` -- almost no gunpowder script is. dpowder's workers
+do not re-run it: what tasks need from ``__main__`` travels by value
+(distributed pickles ``__main__`` objects with cloudpickle).
+"""
+
+from __future__ import annotations
+
+import atexit
 import logging
+import multiprocessing.spawn
+import threading
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_cluster: Any = None
+_client: Any = None
+
+# the name distributed's Nanny gives the worker processes it spawns
+_WORKER_PROCESS_NAME = "Dask Worker process"
+_original_preparation_data = multiprocessing.spawn.get_preparation_data
 
 
-def is_client(scheduler):
-    """Whether ``scheduler`` is a ``distributed.Client`` (duck-typed)."""
-    return hasattr(scheduler, "submit") and hasattr(scheduler, "scatter") and hasattr(scheduler, "gather")
+def _preparation_data_without_main(name: str) -> dict[str, Any]:
+    data = _original_preparation_data(name)
+    if name.startswith(_WORKER_PROCESS_NAME):
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+    return data
 
 
-def active_client(node):
-    """The client given to ``build`` for ``node``'s pipeline, else the active
-    default client; ``None`` if there is none, or if ``build`` was given a
-    scheduler that is not a client."""
-    scheduler = node.__dict__.get("_dp_scheduler")
-    if scheduler is not None:
-        return scheduler if is_client(scheduler) else None
-    try:
-        from distributed import default_client
-
-        return default_client()
-    except (ImportError, ValueError):
-        return None
+def _spawn_without_main() -> None:
+    """Dask worker processes spawned from now on do not import the parent's
+    ``__main__`` (see the module docstring)."""
+    multiprocessing.spawn.get_preparation_data = _preparation_data_without_main
 
 
-class LocalClusterHandle:
-    """A ``LocalCluster`` of ``n`` single-threaded worker processes on
-    loopback, started on first use and closed by ``close()`` (the owning
-    node's teardown)."""
-
-    def __init__(self):
-        self.cluster = None
-        self.client = None
-
-    def get(self, n):
-        if self.client is None:
+def shared_client(num_workers: int) -> Any:
+    """The client of the process-wide ``LocalCluster``: single-threaded
+    worker processes on loopback, at least ``num_workers`` of them (a cluster
+    already running is scaled up, never down)."""
+    global _cluster, _client
+    with _lock:
+        if _client is None:
             from distributed import Client, LocalCluster
 
-            self.cluster = LocalCluster(
-                n_workers=n,
+            _spawn_without_main()
+            logger.info("dpowder: starting a LocalCluster of %d worker processes", num_workers)
+            _cluster = LocalCluster(
+                n_workers=num_workers,
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
+                # its health/metrics server on a free port: no "Port 8787 is
+                # already in use" warning when another cluster runs
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 silence_logs=logging.ERROR,
+                worker_dashboard_address=None,
             )
-            self.client = Client(self.cluster, set_as_default=False)
-        return self.client
+            _client = Client(_cluster, set_as_default=False)
+            atexit.register(close_shared)
+        elif len(_cluster.workers) < num_workers:
+            _cluster.scale(num_workers)
+            _client.wait_for_workers(num_workers)
+        return _client
 
-    def close(self):
-        if self.client is not None:
-            self.client.close()
-            self.cluster.close()
-            self.client = self.cluster = None
+
+def shared_cluster_running() -> bool:
+    """Whether the process-wide cluster has been started (and not closed)."""
+    return _client is not None
+
+
+def close_shared() -> None:
+    """Close the process-wide cluster (at exit; a later use starts a new
+    one)."""
+    global _cluster, _client
+    with _lock:
+        client, cluster = _client, _cluster
+        _client = _cluster = None
+    if client is not None:
+        try:
+            client.close()
+            cluster.close()
+        except Exception as e:  # noqa: BLE001 -- at interpreter exit, nothing to hand it to
+            logger.debug("closing dpowder's LocalCluster: %s", e)
+
+
+def build_scheduler(node: Any) -> Any:
+    """The scheduler given to ``build`` for ``node``'s pipeline, or
+    ``None``."""
+    return node.__dict__.get("_dp_scheduler")
+
+
+def is_client(scheduler: object) -> bool:
+    """Whether ``scheduler`` is a ``distributed.Client`` (duck-typed)."""
+    from .placement import is_client as _is_client
+
+    return _is_client(scheduler)
+
+
+def active_client(node: Any) -> Any:
+    """The client given to ``build`` for ``node``'s pipeline, else the active
+    default client; ``None`` if there is none, or if ``build`` was given a
+    scheduler that is not a client."""
+    from .placement import default_client, is_client
+
+    scheduler = build_scheduler(node)
+    if scheduler is not None:
+        return scheduler if is_client(scheduler) else None
+    return default_client()
+
+
+class LocalClusterHandle:
+    """The process-wide cluster, as the blockwise task runner asks for it:
+    ``get(n)`` gives its client, ``close()`` leaves it running for the next
+    user (it closes at exit)."""
+
+    def get(self, n: int) -> Any:
+        return shared_client(n)
+
+    def close(self) -> None:
+        pass

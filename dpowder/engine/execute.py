@@ -10,6 +10,9 @@ import hashlib
 import secrets
 
 import dask
+import dask.local
+import dask.multiprocessing
+import dask.threaded
 import numpy as np
 from dask.delayed import Delayed
 
@@ -17,6 +20,8 @@ from ..batch_request import BatchRequest
 from ..errors import PipelineRequestError
 from ..profiling import ProfilingStats
 from . import allocator, tasks
+from .cluster import build_scheduler
+from .placement import place
 from .plan import DRIVER, FILTER, INLINE, MULTI, SOURCE, Work, plan
 
 
@@ -243,13 +248,6 @@ def _own_copy(request):
     return copy
 
 
-def _scheduler_of(node):
-    scheduler = node.__dict__.get("_dp_scheduler")
-    if scheduler is not None:
-        return scheduler
-    return dask.base.get_scheduler()
-
-
 def to_dask(node, request, fuse=False):
     """The lazy form of ``node.request_batch(request)``: a dask ``Delayed``
     whose result is the ``Batch``. Planning happens now, so request errors
@@ -267,31 +265,33 @@ def to_dask(node, request, fuse=False):
     return Delayed(key, graph)
 
 
-def compute(graph, key, scheduler=None):
-    """Compute ``key`` of ``graph`` with ``scheduler`` (a dask ``get``, a
-    ``distributed.Client``, or ``None`` for the synchronous scheduler)."""
-    if scheduler is None:
+def compute(graph, key, where=None):
+    """Compute ``key`` of ``graph`` where ``where`` (a ``Placement``) says;
+    ``None`` is the synchronous scheduler."""
+    if where is None or where.kind == "sync":
         return dask.local.get_sync(graph, key)
-    if isinstance(scheduler, str):
-        return dask.base.get_scheduler(scheduler=scheduler)(graph, key)
-    if not callable(scheduler):  # a distributed.Client
-        return scheduler.get(graph, key)
-    return scheduler(graph, key)
+    if where.kind == "distributed":
+        return where.client.get(graph, key)
+    if where.kind == "threads":
+        return dask.threaded.get(graph, key, num_workers=where.workers)
+    if where.kind == "processes":
+        return dask.multiprocessing.get(graph, key, num_workers=where.workers or None)
+    return where.get(graph, key)
 
 
 def request_batch(node, request):
-    """Plan ``request``, lower it to a dask graph, compute it: with the
-    scheduler given at build, else the active dask scheduler or
-    ``distributed.Client``, else in-process."""
+    """Plan ``request``, lower it to a dask graph, compute it where
+    ``placement.place`` says (the scheduler given at build, dask's
+    configured one, the active ``distributed.Client``, else in-process)."""
     if tasks.INLINE.get():
         return run_inline(node, request)
     stats = ProfilingStats()
     root = plan(node, _own_copy(request), stats)
-    scheduler = _scheduler_of(node)
-    if scheduler is None or _has_driver_step(root):
+    where = place(build_scheduler(node), 1, "request")
+    if where.kind == "sync" or _has_driver_step(root):
         # nodes downstream of a driver-side node (Scan, Train) run here too
         return tasks.attach_stats(stats, execute_local(root))
     # one batch on a scheduler: its plan runs as one task, no intermediate
     # batch crosses between workers
     graph, key = lower(root, stats, fuse=True)
-    return compute(graph, key, scheduler)
+    return compute(graph, key, where)

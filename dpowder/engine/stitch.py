@@ -4,8 +4,8 @@ Blocks overlap where the last shift of an axis was snapped back to stay
 inside the volume. gunpowder fills blocks in scan order, so where blocks
 overlap the later one wins; along each axis block ``j`` therefore owns
 ``[begin_j, begin_{j+1})`` and the last block the rest. The stitched array
-is the grid of those pieces, each a lazy slice of a block's output where the
-block ran (a worker's memory on a cluster): nothing is gathered here.
+is the grid of those pieces, copied into one numpy array (assembled on the
+cluster and gathered, where the blocks ran on one).
 """
 
 import itertools
@@ -53,15 +53,21 @@ def _nest(pieces, shape):
     return [_nest(pieces[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
-def stitch(request, requests, spec, locate, meta, distributed):
+def stitch(request, requests, spec, locate, meta, client=None):
     """The batch for ``request`` (a Scan's non-empty request) from the
     blocks of ``requests`` (``ShiftedRequests``). ``locate(index)`` gives
-    ``(group, position)``: the group's future (``distributed``) or its
+    ``(group, position)``: the group's future (with a ``client``) or its
     ``GroupResult``, and the block's place in it; ``meta(index)`` the
-    block's summary ``({key: (dtype, leading shape)}, {key: Graph})``."""
+    block's summary ``({key: (dtype, leading shape)}, {key: Graph})``.
+
+    The arrays are numpy arrays: blocks made here are copied into place;
+    blocks on a cluster are assembled there and gathered, so that the batch
+    stays valid when the cluster goes (gunpowder's Scan returns its data).
+    """
     batch = Batch()
     grid_shape = requests.shape
     first_meta = meta(0)
+    lazy = {}
     for key, request_spec in request.array_specs.items():
         dtype, leading = first_meta[0][key]
         roi = request_spec.roi
@@ -69,8 +75,10 @@ def stitch(request, requests, spec, locate, meta, distributed):
         array_spec.roi = roi
         if roi is None or spec[key].nonspatial:
             group, position = locate(0)
-            data = _piece(group, position, key, (), leading, dtype, distributed)
-            batch[key] = Array(data, array_spec)
+            if client is None:
+                batch[key] = Array(np.asarray(group.outputs[position][key].data), array_spec)
+            else:
+                lazy[key] = (_piece(group, position, key, (), leading, dtype), array_spec)
             continue
         voxel_size = spec[key].voxel_size
         reference_roi = requests.reference[key].roi
@@ -80,6 +88,8 @@ def stitch(request, requests, spec, locate, meta, distributed):
             )
             for d in range(roi.dims)
         ]
+        out_shape = tuple(leading) + tuple(s // v for s, v in zip(roi.shape, voxel_size))
+        out = np.zeros(out_shape, dtype=dtype) if client is None else None
         pieces = []
         for combo in itertools.product(*axes):
             shape = tuple(leading) + tuple((stop - start) // voxel_size[d] for d, (_, start, stop) in enumerate(combo))
@@ -88,15 +98,31 @@ def stitch(request, requests, spec, locate, meta, distributed):
                 continue
             index = int(np.ravel_multi_index([j for j, _, _ in combo], grid_shape, order="F"))
             block_roi = reference_roi.shift(requests.shift(index))
-            slices = (slice(None),) * len(leading) + tuple(
+            lead = (slice(None),) * len(leading)
+            slices = lead + tuple(
                 slice((start - block_roi.begin[d]) // voxel_size[d], (stop - block_roi.begin[d]) // voxel_size[d])
                 for d, (_, start, stop) in enumerate(combo)
             )
             group, position = locate(index)
-            pieces.append(_piece(group, position, key, slices, shape, dtype, distributed))
-        nested = _nest(pieces, [len(a) for a in axes])
-        data = da.block(nested) if len(pieces) > 1 else pieces[0]
-        batch[key] = Array(data, array_spec)
+            if client is None:
+                target = lead + tuple(
+                    slice((start - roi.begin[d]) // voxel_size[d], (stop - roi.begin[d]) // voxel_size[d])
+                    for d, (_, start, stop) in enumerate(combo)
+                )
+                out[target] = group.outputs[position][key].data[slices]
+            else:
+                pieces.append(_piece(group, position, key, slices, shape, dtype))
+        if client is None:
+            batch[key] = Array(out, array_spec)
+        else:
+            nested = _nest(pieces, [len(a) for a in axes])
+            lazy[key] = (da.block(nested) if len(pieces) > 1 else pieces[0], array_spec)
+
+    if lazy:
+        keys = list(lazy)
+        computed = client.compute([lazy[k][0] for k in keys], sync=True)
+        for key, data in zip(keys, computed):
+            batch[key] = Array(np.asarray(data), lazy[key][1])
 
     for key, request_spec in request.graph_specs.items():
         graph_spec = spec[key].copy()
@@ -117,9 +143,6 @@ def stitch(request, requests, spec, locate, meta, distributed):
     return batch
 
 
-def _piece(group, position, key, slices, shape, dtype, distributed):
-    if distributed:
-        value = dask.delayed(_extract, pure=True)(group, position, key, slices)
-        return da.from_delayed(value, shape=shape, dtype=dtype)
-    data = np.asarray(group.outputs[position][key].data[slices])
-    return da.from_array(data, chunks=data.shape, name=False)
+def _piece(group, position, key, slices, shape, dtype):
+    value = dask.delayed(_extract, pure=True)(group, position, key, slices)
+    return da.from_delayed(value, shape=shape, dtype=dtype)

@@ -9,14 +9,12 @@ a dask cluster, so that the consumer finds them ready; memory is bounded by
 and the seed only, not on the number of workers nor on the order in which
 tasks finish.
 
-Where the batches are made (in this order):
-
-1. the ``distributed.Client`` given to ``build(pipeline, scheduler=...)``
-   (another scheduler given there, e.g. ``"sync"``, means in-process);
-2. the active default ``distributed.Client``;
-3. a ``LocalCluster`` the feed starts (``num_workers`` processes, default
-   the ``dpowder.stream.workers`` dask config value or ``min(4, cpus)``)
-   and closes at teardown; ``0`` workers means in-process.
+Where the batches are made is ``placement.place``'s answer for a stream:
+the client given to ``build``, dask's configured scheduler (a
+``distributed`` one; ``"sync"``, ``"threads"`` mean in-process), the active
+default ``distributed.Client``, else the process-wide ``LocalCluster``
+(``num_workers`` processes, default the ``dpowder.stream.workers`` dask
+config value or ``min(4, cpus)``; ``0`` or ``1`` worker means in-process).
 
 In-process, a batch is planned and made when it is asked for: gunpowder's
 synchronous loop, without streaming. See ``docs/streaming.md``.
@@ -31,7 +29,8 @@ import time
 import dask
 
 from ..profiling import ProfilingStats
-from .cluster import LocalClusterHandle, active_client
+from .cluster import build_scheduler
+from .placement import place
 from .execute import NODE_PREFIX, execute_local, lower
 from .tasks import attach_stats
 from .plan import DRIVER, plan
@@ -304,7 +303,6 @@ class Feed:
         self.num_workers = num_workers
         self.recent = collections.deque([None] * RECENT_REQUESTS, maxlen=RECENT_REQUESTS)
         self.stream = None
-        self._own = None
         self.client = self._resolve_client()
         if depth is None:
             depth = dask.config.get("dpowder.stream.depth", None)
@@ -314,15 +312,12 @@ class Feed:
         self.depth = int(depth)
 
     def _resolve_client(self):
-        client = active_client(self.owner)
-        if client is not None or self.owner.__dict__.get("_dp_scheduler") is not None:
-            return client
         workers = self.num_workers if self.num_workers is not None else default_workers()
-        if workers <= 0:
+        where = place(build_scheduler(self.owner), workers, "stream")
+        if where.kind != "distributed":
+            # the calling process: batches made when asked for
             return None
-        logger.info("%s: starting a LocalCluster of %d workers to stream batches", self.owner.name(), workers)
-        self._own = LocalClusterHandle()
-        return self._own.get(workers)
+        return where.client
 
     @property
     def stats(self):
@@ -359,13 +354,11 @@ class Feed:
         return submit(self.client, graph, key, {}).result()
 
     def close(self):
-        """Stop the stream and the cluster this feed started, if any."""
+        """Stop the stream (the process-wide cluster stays for the next
+        one)."""
         if self.stream is not None:
             self.stream.close()
             self.stream = None
-        if self._own is not None:
-            self._own.close()
-            self._own = None
 
 
 def filter_through(node, request, fetch):

@@ -170,7 +170,7 @@ def test_an_unknown_key_fails_when_the_stream_is_planned(cluster_client):
         Stream(source, r, depth=2, client=cluster_client)
 
 
-def test_without_a_client_a_feed_starts_its_own_cluster_and_closes_it():
+def test_without_a_client_a_feed_uses_the_process_wide_cluster_and_leaves_it_running():
     import dask
 
     source = built(SeededSource())
@@ -179,10 +179,15 @@ def test_without_a_client_a_feed_starts_its_own_cluster_and_closes_it():
         feed = Feed(owner, source, depth=2)
     client = feed.client
     try:
-        assert sum(client.nthreads().values()) == 1
+        assert sum(client.nthreads().values()) >= 1
         here = take(Stream(source, raw_request(), depth=0), 2)
         for expected in here:
             np.testing.assert_array_equal(feed.get(raw_request())[RAW].data, expected)
     finally:
         feed.close()
-    assert client.status == "closed"
+    # the next feed (a second build, another PreCache) finds it warm
+    assert client.status == "running"
+    with dask.config.set({"dpowder.stream.workers": 1}):
+        second = Feed(owner, source, depth=2)
+    assert second.client is client
+    second.close()
