@@ -11,6 +11,7 @@ changes for them."""
 
 import random
 
+import dask
 import numpy as np
 
 import dpowder as gp
@@ -81,11 +82,16 @@ def test_prepare_and_process_draw_gunpowder_s_values_on_every_path(cluster_clien
         again = p.request_batch(request(5))[RAW].data
         lazy = [p.to_dask(request(s)) for s in (5, 123456)]
         distributed = [b[RAW].data for b in cluster_client.gather(cluster_client.compute(lazy))]
+        threaded = [b[RAW].data for b in dask.compute(*[p.to_dask(request(s)) for s in (5, 123456)], scheduler="threads")]
+    with gp.build(pipeline(), scheduler=cluster_client) as p:
+        # one fused task per request on a worker
+        fused = [p.request_batch(request(s))[RAW].data for s in (5, 123456)]
     for got, seed in zip(local, (5, 123456)):
         np.testing.assert_array_equal(got, expected(seed))
     np.testing.assert_array_equal(again, expected(5))
-    for got, want in zip(distributed, local):
-        np.testing.assert_array_equal(got, want)
+    for path in (distributed, threaded, fused):
+        for got, want in zip(path, local):
+            np.testing.assert_array_equal(got, want)
     assert not np.array_equal(local[0], local[1])
 
 
