@@ -17,7 +17,10 @@ class CsvPointsSource(BatchProvider):
     """Read a set of points from a comma-separated-values text file. Each
     line in the file represents one point, e.g. ``z y x (id)``. This reads
     all points into memory at setup; a request selects the points inside its
-    ROI (vectorised).
+    ROI (vectorised) on every spatial column, and the graph comes back with
+    the request's ROI. As in gunpowder, a ``points_spec`` with fewer axes
+    than the request accepts it (its leading axes are compared), and the
+    points are still selected on all ``spatial_cols``.
 
     Args:
 

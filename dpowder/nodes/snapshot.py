@@ -6,11 +6,11 @@ import os
 import numpy as np
 
 from ..batch_request import BatchRequest
-from ..errors import PipelineConfigError, PipelineSetupError
+from ..errors import BatchRequestError, PipelineConfigError, PipelineSetupError
 from ..io import hdf5 as hdf5_io
 from ..io import zarr as zarr_io
 from ..io.lazy import to_numpy
-from ..io.metadata import add_ome_multiscale, funlib_attributes, ome_multiscale
+from ..io.metadata import add_ome_multiscale, ome_multiscale
 from ..keys import ArrayKey, GraphKey
 from .batch_filter import BatchFilter
 
@@ -26,10 +26,16 @@ class Snapshot(BatchFilter):
     additional filter to the batches picked for periodic saving. It should
     return True if a batch meets the criteria for saving.
 
-    Arrays are stored with their offset and voxel size as ``offset`` and
-    ``resolution`` attributes and as OME-NGFF multiscales (zarr); graphs as
-    ``<name>-ids``, ``<name>-locations`` and ``<name>-edges`` datasets; the
-    batch's loss, if any, as the root attribute ``loss``.
+    Arrays are stored with the attributes gunpowder writes: ``offset`` and
+    ``voxel_size`` (world units), ``value_range`` if asked for, and the
+    array's own ``attrs``; zarr snapshots also describe them as OME-NGFF
+    multiscales (on the group). Graphs are stored as ``<name>-ids``,
+    ``<name>-locations`` and ``<name>-edges`` datasets; the batch's loss, if
+    any, as the root attribute ``loss``.
+
+    When a batch is due, every key of ``dataset_names`` must be in its
+    request or in ``additional_request``, else the request fails (before
+    anything runs).
 
     Args:
 
@@ -45,16 +51,18 @@ class Snapshot(BatchFilter):
         output_filename (string):
 
             Template for output filenames. ``{id}`` in the string will be
-            replaced with the ID of the batch. ``{iteration}`` with the
-            training iteration (if training was performed on this batch).
+            replaced with the number of the batch among those this node has
+            seen (1 for the first, zero-padded to 8 digits). ``{iteration}``
+            with the training iteration (if training was performed on this
+            batch), else that same number.
             Snapshot will be saved as zarr file if output_filename ends in
             ``.zarr`` and as HDF otherwise.
 
         every (int):
 
             How often to save a batch. ``every=1`` indicates that every batch
-            will be stored, ``every=2`` every second and so on. By default,
-            every batch will be stored.
+            will be stored, ``every=2`` every second and so on (values below
+            1 mean 1). By default, every batch will be stored.
 
         additional_request (BatchRequest):
 
@@ -95,18 +103,19 @@ class Snapshot(BatchFilter):
     ):
         if not isinstance(dataset_names, dict):
             raise PipelineConfigError(f"Snapshot: dataset_names must be a dict from keys to names, got {dataset_names!r}")
-        if not isinstance(every, int) or every < 1:
-            raise PipelineConfigError(f"Snapshot: every must be a positive int, got {every!r}")
+        if not isinstance(every, int):
+            raise PipelineConfigError(f"Snapshot: every must be an int, got {every!r}")
         self.dataset_names = dataset_names
         self.output_dir = output_dir
         self.output_filename = output_filename
-        self.every = every
+        self.every = max(1, every)
         self.additional_request = BatchRequest() if additional_request is None else additional_request
         self.compression_type = compression_type
         self.dataset_dtypes = {} if dataset_dtypes is None else dataset_dtypes
         self.store_value_range = store_value_range
         self.n = 0
         self.record_snapshot = False
+        self.batch_number = 0
 
     def setup(self):
         for key in self.additional_request.keys():
@@ -122,12 +131,22 @@ class Snapshot(BatchFilter):
             if key in self.dataset_names:
                 deps[key] = spec.copy()
         # decided on the driver, in request order; rebinding carries it to the task
-        self.record_snapshot = self.n % self.every == 0
-        self.n = self.n + 1
-        if self.record_snapshot:
+        record = self.n % self.every == 0
+        if record:
             for key, spec in self.additional_request.items():
                 if key not in deps:
                     deps[key] = spec.copy()
+            missing = [key for key in self.dataset_names if key not in deps]
+            if missing:
+                # a failed request is not counted: the next one is due again
+                raise BatchRequestError(
+                    f"{self.describe()}: {', '.join(str(k) for k in missing)} wanted for the snapshot of batch "
+                    f"{self.n + 1}, but not in the request (requested: {sorted(str(k) for k in request)}, "
+                    f"additional_request: {sorted(str(k) for k in self.additional_request)})"
+                )
+        self.record_snapshot = record
+        self.n = self.n + 1
+        self.batch_number = self.n
         return deps
 
     def write_if(self, batch):
@@ -137,8 +156,9 @@ class Snapshot(BatchFilter):
 
     def snapshot_name(self, batch):
         """The file ``batch`` is saved to."""
-        iteration = int(batch.iteration) if batch.iteration is not None else 0
-        return os.path.join(self.output_dir, self.output_filename.format(id=str(batch.id).zfill(8), iteration=iteration))
+        number = self.batch_number
+        iteration = int(batch.iteration or number)
+        return os.path.join(self.output_dir, self.output_filename.format(id=str(number).zfill(8), iteration=iteration))
 
     def process(self, batch, request):
         if not (self.record_snapshot and self.write_if(batch)):
@@ -168,8 +188,10 @@ class Snapshot(BatchFilter):
                 attrs = {}
                 spec = value.spec
                 if not spec.nonspatial and spec.roi is not None:
-                    channel_dims = data.ndim - spec.roi.dims
-                    attrs.update(funlib_attributes(spec.voxel_size, spec.roi.offset, spec.roi.dims, channel_dims))
+                    attrs["offset"] = [int(o) for o in spec.roi.offset]
+                voxel_size = self.spec[key].voxel_size if key in self.spec else spec.voxel_size
+                if voxel_size is not None:
+                    attrs["voxel_size"] = [int(v) for v in voxel_size]
                 if self.store_value_range and data.size:
                     attrs["value_range"] = [data.min().item(), data.max().item()]
                 for attribute, v in value.attrs.items():

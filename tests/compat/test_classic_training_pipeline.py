@@ -217,7 +217,7 @@ def test_classic_training_pipeline_runs_unchanged(tmp_path):
     # iteration, as gunpowder does
     assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["batch_1.zarr", "batch_3.zarr"]
     # a snapshot holds what a gunpowder snapshot holds: each dataset at its
-    # world offset and resolution
+    # world offset and voxel size
     snapshot = zarr.open_group(str(tmp_path / "snapshots" / "batch_3.zarr"), mode="r")
     for name, channels in (
         ("volumes/raw", (2, 1)),
@@ -227,7 +227,7 @@ def test_classic_training_pipeline_runs_unchanged(tmp_path):
         ("volumes/labels/pred_affinities_gradient", (2, 3)),
     ):
         dataset = snapshot[name]
-        assert tuple(dataset.attrs["resolution"]) == tuple(VOXEL_SIZE), name
+        assert tuple(dataset.attrs["voxel_size"]) == tuple(VOXEL_SIZE), name
         assert len(dataset.attrs["offset"]) == 3
         key = {"volumes/raw": raw}.get(name, affs)
         assert tuple(dataset.attrs["offset"]) == tuple(request[key].roi.offset), name

@@ -36,3 +36,28 @@ def test_header_id_column_and_delimiter(tmp_path):
     nodes = list(graph.nodes)
     assert [n.id for n in nodes] == ["alpha"]
     np.testing.assert_array_equal(nodes[0].location, [1.5, 2])
+
+
+def test_a_2d_points_spec_accepts_a_3d_request_filtered_on_every_column(tmp_path):
+    """As gunpowder (funlib containment compares the spec's leading axes
+    only): the request's ROI comes back, and the points are selected on all
+    three spatial columns, also the one the spec does not have."""
+    path = tmp_path / "points.csv"
+    path.write_text("1,2,3\n1,2,50\n50,2,3\n9.5,0,9.99\n")
+    points_spec = gp.GraphSpec(roi=gp.Roi((0, 0), (100, 100)))
+    source = gp.CsvPointsSource(str(path), POINTS, spatial_cols=[0, 1, 2], points_spec=points_spec)
+    with gp.build(source) as p:
+        graph = p.request_batch(request((0, 0, 0), (10, 10, 10)))[POINTS]
+    assert graph.spec.roi == gp.Roi((0, 0, 0), (10, 10, 10))
+    assert {n.id: n.location.tolist() for n in graph.nodes} == {0: [1, 2, 3], 3: [9.5, 0, np.float32(9.99).item()]}
+
+
+def test_a_3d_request_on_2d_columns_filters_the_leading_axes(tmp_path):
+    path = tmp_path / "points.csv"
+    path.write_text("1,2\n1,20\n")
+    points_spec = gp.GraphSpec(roi=gp.Roi((0, 0), (100, 100)))
+    source = gp.CsvPointsSource(str(path), POINTS, spatial_cols=[0, 1], points_spec=points_spec)
+    with gp.build(source) as p:
+        graph = p.request_batch(request((0, 0, 0), (10, 10, 10)))[POINTS]
+    assert graph.spec.roi == gp.Roi((0, 0, 0), (10, 10, 10))
+    assert [n.id for n in graph.nodes] == [0]

@@ -1,12 +1,16 @@
-"""Snapshot saves every n-th batch to a file named from {id}/{iteration},
-zarr or HDF5 by extension, with offset/resolution attributes, the
-additional request, graphs, value ranges and dtypes."""
+"""Snapshot saves every n-th batch to a file named from {id} (1-based
+count of batches seen) and {iteration} (the batch's, else that count), zarr
+or HDF5 by extension, with exactly gunpowder's attributes (offset,
+voxel_size, value_range if asked, the array's attrs), the additional
+request, graphs and dtypes; a due batch lacking a dataset key fails."""
 
 import os
 
 import h5py
 import numpy as np
 import zarr
+
+import pytest
 
 import dpowder as gp
 
@@ -54,13 +58,16 @@ def test_every_second_batch_to_zarr_with_additional_request(tmp_path):
     with gp.build(pipeline):
         batches = [pipeline.request_batch(request()) for _ in range(3)]
     files = sorted(os.listdir(tmp_path))
-    assert files == [f"{str(batches[0].id).zfill(8)}-0.zarr", f"{str(batches[2].id).zfill(8)}-0.zarr"]
+    assert files == ["00000001-1.zarr", "00000003-3.zarr"]
     assert GT not in batches[0]  # the additional request is not passed downstream
     root = zarr.open_group(str(tmp_path / files[0]), mode="r")
     raw = root["volumes/raw"]
     np.testing.assert_array_equal(raw[...], DATA[1:5, 2:6])
-    assert raw.attrs["offset"] == [24, 0] and raw.attrs["resolution"] == [4, 3]
-    assert raw.attrs["value_range"] == [float(DATA[1:5, 2:6].min()), float(DATA[1:5, 2:6].max())]
+    assert raw.attrs.asdict() == {
+        "offset": [24, 0],
+        "voxel_size": [4, 3],
+        "value_range": [float(DATA[1:5, 2:6].min()), float(DATA[1:5, 2:6].max())],
+    }
     gt = root["volumes/gt"]
     assert gt.dtype == np.uint8 and gt.shape == (10, 12) and gt.attrs["offset"] == [20, -6]
     assert sorted(root["points-ids"][...].tolist()) == [1, 2]
@@ -74,10 +81,11 @@ def test_hdf_by_extension_with_iteration_template(tmp_path):
     pipeline = pipeline_with(snapshot)
     with gp.build(pipeline):
         pipeline.request_batch(request())
-    with h5py.File(str(tmp_path / "snap_0.hdf"), "r") as f:
+    with h5py.File(str(tmp_path / "snap_1.hdf"), "r") as f:
         np.testing.assert_array_equal(f["raw"][...], DATA[1:5, 2:6])
+        assert sorted(f["raw"].attrs) == ["offset", "voxel_size"]
         assert list(f["raw"].attrs["offset"]) == [24, 0]
-        assert list(f["raw"].attrs["resolution"]) == [4, 3]
+        assert list(f["raw"].attrs["voxel_size"]) == [4, 3]
 
 
 def test_write_if_filters_batches(tmp_path):
@@ -89,3 +97,41 @@ def test_write_if_filters_batches(tmp_path):
     with gp.build(pipeline):
         pipeline.request_batch(request())
     assert os.listdir(tmp_path) == []
+
+
+class WithIterationAndAttrs(gp.BatchFilter):
+    """Sets the batch's iteration (as Train does) and an array attribute."""
+
+    def process(self, batch, request):
+        batch.iteration = 41 + self.n
+        batch[RAW].attrs["stage"] = "train"
+
+    def prepare(self, request):
+        self.n = getattr(self, "n", 0) + 1
+        return request
+
+
+def test_iteration_of_the_batch_and_array_attrs(tmp_path):
+    snapshot = gp.Snapshot({RAW: "raw"}, output_dir=str(tmp_path), output_filename="{iteration}_{id}.zarr")
+    spec = gp.ArraySpec(roi=gp.Roi((20, -6), (40, 36)), voxel_size=(4, 3))
+    pipeline = gp.ArraySource(RAW, gp.Array(DATA, spec)) + WithIterationAndAttrs() + snapshot
+    with gp.build(pipeline):
+        for _ in range(2):
+            pipeline.request_batch(gp.BatchRequest({RAW: gp.ArraySpec(roi=gp.Roi((24, 0), (16, 12)))}))
+    assert sorted(os.listdir(tmp_path)) == ["42_00000001.zarr", "43_00000002.zarr"]
+    raw = zarr.open_group(str(tmp_path / "42_00000001.zarr"), mode="r")["raw"]
+    assert raw.attrs.asdict() == {"offset": [24, 0], "voxel_size": [4, 3], "stage": "train"}
+
+
+def test_a_due_batch_without_a_dataset_key_fails_and_is_not_counted(tmp_path):
+    snapshot = gp.Snapshot({RAW: "raw", GT: "gt"}, output_dir=str(tmp_path), output_filename="{id}.zarr", every=2)
+    pipeline = pipeline_with(snapshot)
+    with gp.build(pipeline):
+        for _ in range(2):
+            with pytest.raises(Exception, match=r"GT wanted for the snapshot of batch 1, but not in the request"):
+                pipeline.request_batch(request())
+        with_gt = request()
+        with_gt[GT] = gp.ArraySpec(roi=gp.Roi((24, 0), (16, 12)))
+        pipeline.request_batch(with_gt)
+        pipeline.request_batch(request())  # batch 2 is not due: no check, no file
+    assert os.listdir(tmp_path) == ["00000001.zarr"]
