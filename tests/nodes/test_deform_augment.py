@@ -237,3 +237,18 @@ def test_argument_lengths_that_do_not_fit_the_request_fail_at_plan_time():
     with gp.build(source + gp.DeformAugment((20, 20), (0, 0), rotation_axes=(1, 2))) as p:
         with pytest.raises(gp.BatchRequestError, match=r"rotation_axes \(1, 2\) are not all axes of the 2"):
             p.to_dask(request)
+
+
+def test_p_is_the_probability_of_deforming_and_skipped_batches_are_exact():
+    pipeline, raw, _ = sources()
+    augment = gp.DeformAugment((40, 40, 40), (8, 8, 8), rotate=True, p=0.3)
+    pipeline += gp.Pad(RAW, None) + augment
+    deformed = []
+    with gp.build(pipeline) as p:
+        for seed in range(60):
+            request = gp.BatchRequest({RAW: gp.ArraySpec(roi=gp.Roi((100, 80, 80), (50, 40, 40)))}, random_seed=seed)
+            data = p.request_batch(request)[RAW].data
+            identity = np.array_equal(data, raw[10:15, 20:30, 20:30])
+            assert identity == (augment.transform is None)
+            deformed.append(not identity)
+    assert 0.12 < np.mean(deformed) < 0.5

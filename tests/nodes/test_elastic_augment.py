@@ -108,6 +108,14 @@ def test_default_spatial_dims_deforms_a_2d_request():
     assert not np.array_equal(batch[LABELS].data, labels[20:40, 10:40])
 
 
+def test_misalignment_on_a_2d_request_fails_at_plan_time():
+    source, _ = two_d_sources()
+    request = gp.BatchRequest({LABELS: gp.ArraySpec(roi=gp.Roi((80, 40), (80, 120)))})
+    with gp.build(source + gp.ElasticAugment((5, 5), (1, 1), (0, 1), prob_slip=0.1)) as p:
+        with pytest.raises(gp.BatchRequestError, match=r"ElasticAugment .*misalignment .*needs 3 spatial dimensions, the request has 2"):
+            p.to_dask(request)
+
+
 def test_a_request_without_arrays_fails_at_plan_time():
     pipeline, _, _ = sources(points=[(155, 101, 99)])
     pipeline += gp.ElasticAugment((4, 10, 10), (1, 1, 1), (0, 1))
