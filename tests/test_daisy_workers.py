@@ -10,6 +10,7 @@ import zarr
 
 import dpowder as gp
 import dpowder.blockwise as daisy
+from dpowder.errors import PipelineConfigError
 
 # 2D: 16 blocks of 4x4 (context 2) over a 16x16 write ROI at (2, 2)
 TOTAL_2D = gp.Roi((0, 0), (20, 20))
@@ -186,11 +187,17 @@ def test_check_function_and_done_markers_skip_done_blocks(tmp_path):
     ids = grid_ids(task.grid())
     even = {b for b in ids if b % 2 == 0}
     np.testing.assert_array_equal(worker.output(), expected_ids(task.grid(), skip=even))
-    assert sorted(int(n) for n in os.listdir(markers)) == sorted(set(ids) - even)
+    assert sorted(os.listdir(markers)) == sorted(f"{b}.done" for b in set(ids) - even)
     # run again: every odd block is marked done, every even one checked done
     os.remove(worker.log)
     assert run_blockwise_threads(task)
     assert worker.events() == []
+
+
+def test_done_markers_of_an_older_numbering_are_refused(tmp_path):
+    (tmp_path / "5").touch()
+    with pytest.raises(PipelineConfigError, match="1 done marker.s. of an older dpowder"):
+        daisy.DoneMarkers(tmp_path).done_ids()
 
 
 def test_client_outside_a_worker_is_an_error():

@@ -277,22 +277,24 @@ class BlockGrid:
 
 
 class DoneMarkers:
-    """Durable per-block done markers: one empty file per finished block in
-    ``directory``, created only after the block's process returned (so its
-    writes are complete). Reading which blocks are done is one directory
-    listing, not a task per block.
+    """Durable per-block done markers: one empty file ``<block id>.done``
+    per finished block in ``directory`` (the id is daisy's), created only
+    after the block's process returned (so its writes are complete). Reading
+    which blocks are done is one directory listing, not a task per block.
 
     Args:
 
         directory (str): Where to keep the markers (made if missing).
     """
 
+    SUFFIX = ".done"
+
     def __init__(self, directory):
         self.directory = os.fspath(directory)
 
     def mark(self, block_id):
         os.makedirs(self.directory, exist_ok=True)
-        path = os.path.join(self.directory, str(block_id))
+        path = os.path.join(self.directory, f"{int(block_id)}{self.SUFFIX}")
         # create-then-rename: a marker is either absent or complete
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "wb"):
@@ -303,7 +305,21 @@ class DoneMarkers:
         """The ids of every block marked done."""
         if not os.path.isdir(self.directory):
             return set()
-        return {int(e.name) for e in os.scandir(self.directory) if e.name.isdigit()}
+        ids, legacy = set(), 0
+        for entry in os.scandir(self.directory):
+            stem, suffix = os.path.splitext(entry.name)
+            if suffix == self.SUFFIX and stem.isdigit():
+                ids.add(int(stem))
+            elif entry.name.isdigit():
+                legacy += 1
+        if legacy:
+            # markers named by the row-major block index (dpowder before
+            # daisy's ids): trusting them would skip the wrong blocks
+            raise PipelineConfigError(
+                f"{self.directory} holds {legacy} done marker(s) of an older dpowder, which numbered blocks "
+                f"differently; remove the directory (dpowder predict: --no-resume) to process every block again"
+            )
+        return ids
 
     def __repr__(self):
         return f"DoneMarkers({self.directory!r})"
