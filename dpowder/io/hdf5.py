@@ -26,7 +26,7 @@ def _where(filename, dataset):
 
 
 def _file_lock(filename):
-    return locks.file_locks(locks.lock_dir(filename, "__file__"), ["file"])
+    return locks.file_locks(locks.lock_dir(filename, "__file__"), ["file"], locks.container_lock_root(filename))
 
 
 @contextlib.contextmanager
@@ -66,6 +66,17 @@ def open_dataset(filename, dataset):
         except ValueError as e:
             raise DataSourceError(str(e)) from e
         return Handle(ds.shape, ds.dtype, ds.chunks), metadata
+
+
+def open_existing(filename, dataset):
+    """``(Handle, Metadata)`` of ``dataset`` if the file and the dataset
+    exist, else None."""
+    if not os.path.exists(filename):
+        return None
+    with _open(filename) as f:
+        if dataset not in f:
+            return None
+    return open_dataset(filename, dataset)
 
 
 def read(filename, dataset, slices):

@@ -7,7 +7,11 @@ duration of the write:
 
 * local files: an ``fcntl.flock`` on a small lock file per chunk, in a hidden
   directory beside the container (``.<container>.dpowder-locks/<dataset>/``);
-  flock excludes other processes and other threads alike.
+  flock excludes other processes and other threads alike. The holder removes
+  its lock file before releasing it (and the directories once empty), so
+  nothing is left on disk after a write: a waiter that wakes on a removed
+  file sees that the path no longer names the inode it locked, and retries
+  on a fresh file (the usual safe-unlink protocol for flock files).
 * any other store, when a ``distributed`` client or worker is active: a
   ``distributed.Lock`` named after the store, dataset and chunk.
 * an in-memory store: a lock in this process (the data lives nowhere else).
@@ -29,27 +33,90 @@ _process_locks_guard = threading.Lock()
 def lock_dir(container_path, dataset):
     """Where the chunk locks of ``dataset`` in the local container at
     ``container_path`` live."""
-    container_path = os.path.abspath(container_path).rstrip("/")
-    parent, name = os.path.split(container_path)
-    return os.path.join(parent, f".{name}.dpowder-locks", dataset.strip("/").replace("/", "__"))
+    return os.path.join(container_lock_root(container_path), dataset.strip("/").replace("/", "__"))
+
+
+def _makedirs(directory):
+    """``os.makedirs``, retried while other holders remove empty parents
+    under it."""
+    for _ in range(1000):
+        try:
+            os.makedirs(directory, exist_ok=True)
+            return
+        except FileNotFoundError:
+            continue
+    os.makedirs(directory, exist_ok=True)
+
+
+def _lock_file(path):
+    """An fd holding an exclusive flock on ``path``, which names that same
+    inode (a holder may have removed the file in between: then retry)."""
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        except FileNotFoundError:
+            # the directory was removed by a holder that found it empty
+            _makedirs(os.path.dirname(path))
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:
+                now = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if now is not None and (now.st_ino, now.st_dev) == (held.st_ino, held.st_dev):
+            return fd
+        os.close(fd)
+
+
+def _remove_empty(directory, top):
+    """Remove ``directory`` and its parents up to ``top`` (included) while
+    they are empty; another writer may fill them again at any time."""
+    directory, top = os.path.abspath(directory), os.path.abspath(top)
+    while True:
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return
+        if directory == top or not directory.startswith(top):
+            return
+        directory = os.path.dirname(directory)
 
 
 @contextlib.contextmanager
-def file_locks(directory, names):
+def file_locks(directory: str, names, cleanup_top: str | None = None):
     """Hold exclusive flocks on ``directory/<name>.lock`` for every name,
-    taken in sorted order (so that writers never deadlock)."""
-    os.makedirs(directory, exist_ok=True)
-    fds = []
+    taken in sorted order (so that writers never deadlock). Each lock file
+    is removed while still held, then released; empty directories are
+    removed up to ``cleanup_top`` (default: ``directory`` only)."""
+    _makedirs(directory)
+    held = []
     try:
         for name in sorted(set(names)):
-            fd = os.open(os.path.join(directory, f"{name}.lock"), os.O_CREAT | os.O_RDWR, 0o644)
-            fds.append(fd)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            path = os.path.join(directory, f"{name}.lock")
+            held.append((path, _lock_file(path)))
         yield
     finally:
-        for fd in reversed(fds):
+        for path, fd in reversed(held):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+        _remove_empty(directory, cleanup_top or directory)
+
+
+def container_lock_root(container_path: str) -> str:
+    """The hidden directory beside a local container that holds its locks
+    while writes run."""
+    container_path = os.path.abspath(container_path).rstrip("/")
+    parent, name = os.path.split(container_path)
+    return os.path.join(parent, f".{name}.dpowder-locks")
 
 
 @contextlib.contextmanager
@@ -113,7 +180,7 @@ def chunk_locks(container_path, memory_prefix, dataset, names, partial, what):
     if not names:
         return contextlib.nullcontext()
     if container_path is not None:
-        return file_locks(lock_dir(container_path, dataset), names)
+        return file_locks(lock_dir(container_path, dataset), names, container_lock_root(container_path))
     if memory_prefix is not None:
         return process_locks(f"{memory_prefix}/{dataset}", names)
     if _distributed_client() is not None:

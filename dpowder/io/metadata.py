@@ -14,6 +14,13 @@ Written: both, so that gunpowder, funlib, napari/neuroglancer (OME-NGFF) and
 xarray readers agree. The translation written to OME-NGFF is dpowder's offset,
 the world position of the *begin corner* of the first voxel (funlib's
 convention, and dpowder's xarray convention, see ``dpowder.io.xarray``).
+
+Pyramids: a level's translation is read relative to level 0 by voxel
+centres, as the NGFF tools (ome-zarr-py's ``write_image``, ngff-zarr) place
+downsampled levels: level ``k`` (voxel size ``s_k``, translation ``t_k``)
+starts at the corner ``t_k - (s_k - s_0) / 2``. So every level of such a
+pyramid spans the same world ROI as level 0, and level 0 (and any
+single-level dataset) keeps its translation as its corner offset.
 """
 
 from ..coordinate import Coordinate
@@ -77,6 +84,16 @@ def _compose(transforms, ndim):
     return scale, translation
 
 
+def _level_transform(multiscale, dataset, ndim):
+    """Scale and translation of one multiscale level: its own
+    transformations, then the multiscale's."""
+    scale, translation = _compose(dataset.get("coordinateTransformations"), ndim)
+    top_scale, top_translation = _compose(multiscale.get("coordinateTransformations"), ndim)
+    scale = [s * t for s, t in zip(scale, top_scale)]
+    translation = [tr * t + d for tr, t, d in zip(translation, top_scale, top_translation)]
+    return scale, translation
+
+
 def _axes(multiscale, ndim):
     axes = multiscale.get("axes")
     if axes is None:
@@ -102,15 +119,18 @@ def from_ome(attrs, dataset_path, ndim, where):
             if dataset_path is not None and ds.get("path", "").strip("/") != dataset_path.strip("/"):
                 continue
             names, channel = _axes(multiscale, ndim)
-            scale, translation = _compose(ds.get("coordinateTransformations"), len(names))
-            top_scale, top_translation = _compose(multiscale.get("coordinateTransformations"), len(names))
-            scale = [s * t for s, t in zip(scale, top_scale)]
-            translation = [tr * t + d for tr, t, d in zip(translation, top_scale, top_translation)]
+            scale, translation = _level_transform(multiscale, ds, len(names))
+            scale0, _ = _level_transform(multiscale, multiscale["datasets"][0], len(names))
+            # NGFF places a level by its voxel centres: a level of voxel size
+            # s, translation t, aligned with level 0 (voxel size s0), has its
+            # first voxel's begin corner at t - (s - s0) / 2; level 0's
+            # translation is its corner offset (dpowder's and funlib's)
+            corner = [t - (s - s0) / 2 for t, s, s0 in zip(translation, scale, scale0)]
             spatial = [i for i, c in enumerate(channel) if not c]
             found_in = f"OME-NGFF multiscales of {where} (dataset path '{ds.get('path')}')"
             return Metadata(
                 voxel_size=_integral([scale[i] for i in spatial], "OME-NGFF scale", found_in),
-                offset=_integral([translation[i] for i in spatial], "OME-NGFF translation", found_in),
+                offset=_integral([corner[i] for i in spatial], "OME-NGFF translation (as a corner offset)", found_in),
                 axis_names=names,
                 channel_axes=sum(channel),
                 found_in=found_in,

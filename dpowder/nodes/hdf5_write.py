@@ -52,10 +52,15 @@ class Hdf5Write(Hdf5LikeWrite):
 
     def __init__(self, dataset_names, output_dir=".", output_filename="output.hdf", compression_type=None, dataset_dtypes=None):
         super().__init__(dataset_names, output_dir, output_filename, compression_type, dataset_dtypes)
+
+    def _check_arguments(self):
         try:
-            hdf5_io.compression(compression_type)
+            hdf5_io.compression(self.compression_type)
         except ValueError as e:
-            raise PipelineConfigError(f"Hdf5Write: {e}") from e
+            raise PipelineConfigError(f"{self.describe()}: {e}") from e
+
+    def _open_existing(self, name):
+        return hdf5_io.open_existing(self.container(), name)
 
     def container(self):
         """The HDF5 file written to."""

@@ -6,6 +6,11 @@ from ..errors import PipelineConfigError
 from ..keys import ArrayKey
 
 
+class ConfigAssertionError(PipelineConfigError, AssertionError):
+    """A node argument gunpowder rejects with an ``AssertionError`` at
+    construction: both, so that either ``except`` catches it."""
+
+
 def check_dataset_names(owner, names, argument):
     """Raise ``PipelineConfigError`` unless ``names`` is a non-empty dict from
     ``ArrayKey`` to dataset name (``str``).

@@ -1,5 +1,7 @@
 """``Hdf5LikeSource``: what ZarrSource and Hdf5Source share."""
 
+import warnings
+
 import numpy as np
 
 from ..array import Array
@@ -11,7 +13,7 @@ from ..io.metadata import LOOKED_FOR
 from ..roi import Roi
 from .array_source import guess_interpolatable
 from .batch_provider import BatchProvider
-from .hdf5like_base import DatasetHandles, check_dataset_names
+from .hdf5like_base import ConfigAssertionError, DatasetHandles, check_dataset_names
 
 
 class Hdf5LikeSource(DatasetHandles, BatchProvider):
@@ -28,7 +30,12 @@ class Hdf5LikeSource(DatasetHandles, BatchProvider):
     """
 
     def __init__(self, filename, datasets, array_specs=None, channels_first=True):
-        check_dataset_names(type(self).__name__, datasets, "datasets")
+        # gunpowder's constructors take anything but datasets=None; the
+        # rest is checked in setup
+        if datasets is None:
+            raise ConfigAssertionError(
+                f"{type(self).__name__}: datasets (a dict from ArrayKey to dataset name) is required"
+            )
         self.filename = filename
         self.datasets = datasets
         self.array_specs = {} if array_specs is None else array_specs
@@ -50,6 +57,7 @@ class Hdf5LikeSource(DatasetHandles, BatchProvider):
 
     def setup(self):
         self._handles = {}
+        check_dataset_names(type(self).__name__, self.datasets, "datasets")
         for key, dataset in self.datasets.items():
             self.provides(key, self._read_spec(key, dataset))
 
@@ -63,12 +71,18 @@ class Hdf5LikeSource(DatasetHandles, BatchProvider):
         where = self._where(dataset)
         if spec.voxel_size is None:
             if metadata.voxel_size is None:
-                raise DataSourceError(
-                    f"{self.describe()}: no voxel size found for {key} in {where}: looked for "
-                    f"{LOOKED_FOR}. Pass it as array_specs={{{key}: gp.ArraySpec(voxel_size=(...))}} "
-                    f"(world units, one value per spatial axis)"
+                # gunpowder's fallback: every axis spatial, voxel size 1
+                spec.voxel_size = Coordinate((1,) * len(shape))
+                warnings.warn(
+                    f"{self.describe()}: no voxel size found for {key} in {where}: looked for {LOOKED_FOR}. "
+                    f"Using voxel size {spec.voxel_size} (every axis spatial, as gunpowder does); pass it "
+                    f"as array_specs={{{key}: gp.ArraySpec(voxel_size=(...))}} (world units, one value per "
+                    f"spatial axis)",
+                    UserWarning,
+                    stacklevel=2,
                 )
-            spec.voxel_size = metadata.voxel_size
+            else:
+                spec.voxel_size = metadata.voxel_size
         dims = len(spec.voxel_size)
         if len(shape) < dims:
             raise DataSourceError(

@@ -1,5 +1,7 @@
 """``Hdf5LikeWrite``: what ZarrWrite and Hdf5Write share."""
 
+import logging
+
 import numpy as np
 
 from ..batch_request import BatchRequest
@@ -10,6 +12,8 @@ from ..errors import PipelineSetupError, WriteError
 from ..roi import Roi
 from .batch_filter import BatchFilter
 from .hdf5like_base import DatasetHandles, check_dataset_names
+
+logger = logging.getLogger(__name__)
 
 
 class Hdf5LikeWrite(DatasetHandles, BatchFilter):
@@ -27,7 +31,7 @@ class Hdf5LikeWrite(DatasetHandles, BatchFilter):
     """
 
     def __init__(self, dataset_names, output_dir=".", output_filename="output.hdf", compression_type=None, dataset_dtypes=None):
-        check_dataset_names(type(self).__name__, dataset_names, "dataset_names")
+        # gunpowder's constructors never validate; setup does
         self.dataset_names = dataset_names
         self.output_dir = output_dir
         self.output_filename = output_filename
@@ -37,6 +41,9 @@ class Hdf5LikeWrite(DatasetHandles, BatchFilter):
 
     def setup(self):
         self._handles = {}
+        check_dataset_names(type(self).__name__, self.dataset_names, "dataset_names")
+        self._check_arguments()
+        self._existing_rois = {}
         for key in self.dataset_names:
             if key not in self.spec:
                 raise PipelineSetupError(
@@ -50,9 +57,16 @@ class Hdf5LikeWrite(DatasetHandles, BatchFilter):
                     f"assembled into a dataset (Snapshot stores nonspatial arrays)"
                 )
             if spec.roi is None or spec.roi.unbounded:
+                existing = self._existing_roi(key)
+                if existing is not None:
+                    # a dataset made beforehand bounds what is written
+                    self._existing_rois[key] = existing
+                    self.updates(key, spec)
+                    continue
                 raise PipelineSetupError(
                     f"{self.describe()} writes {key}, but upstream provides it with ROI {spec.roi}, which is "
-                    f"not bounded, so the dataset's extent is unknown. Add a Crop upstream to bound it"
+                    f"not bounded, so the dataset's extent is unknown. Add a Crop upstream to bound it, or "
+                    f"create the dataset beforehand (with 'resolution' and 'offset' attributes)"
                 )
             self.updates(key, spec)
         self.enable_autoskip()
@@ -69,7 +83,23 @@ class Hdf5LikeWrite(DatasetHandles, BatchFilter):
 
     def dataset_roi(self, key):
         """The ROI (world units) a new dataset for ``key`` spans."""
+        if key in getattr(self, "_existing_rois", {}):
+            return self._existing_rois[key]
         return self.spec[key].roi
+
+    def _existing_roi(self, key):
+        """The ROI (world units) of the existing dataset for ``key``, or
+        None if there is none yet."""
+        found = self._open_existing(self.dataset_names[key])
+        if found is None:
+            return None
+        handle, metadata = found
+        voxel_size = metadata.voxel_size or self.spec[key].voxel_size
+        if voxel_size is None:
+            return None
+        dims = len(voxel_size)
+        offset = metadata.offset if metadata.offset is not None else Coordinate((0,) * dims)
+        return Roi(offset, Coordinate(handle.shape[len(handle.shape) - dims :]) * voxel_size)
 
     def _where(self, key):
         return f"dataset '{self.dataset_names[key]}' in '{self.container()}'"
@@ -93,11 +123,20 @@ class Hdf5LikeWrite(DatasetHandles, BatchFilter):
             channel_dims = len(handle.shape) - dims
             dataset_roi = Roi(offset, Coordinate(handle.shape[channel_dims:]) * voxel_size)
             if not dataset_roi.contains(roi):
-                raise WriteError(
-                    f"{self.describe()}: cannot write {key} at ROI {roi}: it is outside {self._where(key)}, "
-                    f"which spans ROI {dataset_roi} (voxel size {voxel_size}). Crop the request to the dataset "
-                    f"or delete the dataset so that it is created for the new extent"
-                )
+                # the dataset bounds what is written (gunpowder); nothing of
+                # it at all is an error (gunpowder skips silently)
+                common = roi.intersect(dataset_roi)
+                if common.empty:
+                    raise WriteError(
+                        f"{self.describe()}: cannot write {key} at ROI {roi}: it is outside {self._where(key)}, "
+                        f"which spans ROI {dataset_roi} (voxel size {voxel_size}). Crop the request to the "
+                        f"dataset or delete the dataset so that it is created for the new extent"
+                    )
+                logger.debug("%s: %s at %s clipped to %s by %s", self.describe(), key, roi, common, self._where(key))
+                begin = (common.begin - roi.begin) / voxel_size
+                end = begin + common.shape / voxel_size
+                data = data[(Ellipsis,) + tuple(slice(b, e) for b, e in zip(begin, end))]
+                roi = common
             if tuple(data.shape[: data.ndim - dims]) != tuple(handle.shape[:channel_dims]):
                 raise WriteError(
                     f"{self.describe()}: {key} has channel shape {data.shape[: data.ndim - dims]}, but "
@@ -124,6 +163,14 @@ class Hdf5LikeWrite(DatasetHandles, BatchFilter):
         return self._cached_handle(key, lambda: self._require(key, array, data))
 
     # -- what subclasses implement ---------------------------------------------
+
+    def _check_arguments(self):
+        """Raise ``PipelineConfigError`` for bad arguments (at setup)."""
+
+    def _open_existing(self, name):
+        """``(handle, Metadata)`` of dataset ``name`` if it exists, else
+        None."""
+        raise NotImplementedError
 
     def container(self):
         raise NotImplementedError

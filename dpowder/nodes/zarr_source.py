@@ -5,6 +5,8 @@ import warnings
 
 from ..errors import PipelineConfigError
 from ..io import zarr as zarr_io
+from ..keys import ArrayKey
+from .hdf5like_base import ConfigAssertionError
 from .hdf5like_source import Hdf5LikeSource
 
 
@@ -53,16 +55,22 @@ class ZarrSource(Hdf5LikeSource):
 
     def __init__(self, store=None, datasets=None, array_specs=None, channels_first=True, filename=None):
         if filename is not None:
-            if store is not None:
-                raise PipelineConfigError("ZarrSource: give either store or filename (deprecated), not both")
             warnings.warn("ZarrSource(filename=...) is deprecated, use store=...", DeprecationWarning, stacklevel=2)
+            if store is not None:
+                raise ConfigAssertionError("ZarrSource: give either store or filename (deprecated), not both")
             store = filename
-        if store is None:
-            raise PipelineConfigError("ZarrSource: store (a path or zarr store) is required")
         if isinstance(store, os.PathLike):
             store = os.fspath(store)
         self.store = store
         super().__init__(store, datasets, array_specs, channels_first)
+
+    def setup(self):
+        if self.store is None or isinstance(self.store, dict) and any(isinstance(k, ArrayKey) for k in self.store):
+            raise PipelineConfigError(
+                f"{self.describe()}: store must be a path or a zarr store, got {self.store!r} (are store and "
+                f"datasets swapped?)"
+            )
+        super().setup()
 
     def _where(self, dataset):
         return f"dataset '{dataset}' in {zarr_io.describe_store(self.store)}"

@@ -58,6 +58,12 @@ def test_missing_file_dataset_and_voxel_size(tmp_path):
     with pytest.raises(DataSourceError, match="'labels'.*volumes/raw"):
         with gp.build(gp.Hdf5Source(path, {RAW: "labels"})):
             pass
-    with pytest.raises(DataSourceError, match="no voxel size found for RAW.*'resolution'.*array_specs"):
-        with gp.build(gp.Hdf5Source(path, {RAW: "volumes/raw"})):
-            pass
+    # no voxel size: gunpowder's ones on every axis, with a warning
+    source = gp.Hdf5Source(path, {RAW: "volumes/raw"})
+    with pytest.warns(UserWarning, match="no voxel size found for RAW.*'resolution'.*array_specs"):
+        with gp.build(source):
+            assert source.spec[RAW].voxel_size == gp.Coordinate((1, 1, 1))
+            assert source.spec[RAW].roi == gp.Roi((0, 0, 0), (10, 20, 30))
+            assert source.spec[RAW].interpolatable is False  # uint16
+            batch = source.request_batch(request((3, 4, 5), (1, 1, 2)))
+    np.testing.assert_array_equal(batch[RAW].data, DATA[3:4, 4:5, 5:7])

@@ -80,7 +80,9 @@ def test_ome_ngff_written_by_ome_zarr(tmp_path, version):
         fmt=fmt,
         coordinate_transformations=[
             [{"type": "scale", "scale": [40.0, 4.0, 4.0]}, {"type": "translation", "translation": [80.0, 16.0, -8.0]}],
-            [{"type": "scale", "scale": [40.0, 8.0, 8.0]}, {"type": "translation", "translation": [80.0, 16.0, -8.0]}],
+            # NGFF places level 1 by voxel centres: its first voxel's centre is
+            # half a level-0 voxel beyond level 0's first one
+            [{"type": "scale", "scale": [40.0, 8.0, 8.0]}, {"type": "translation", "translation": [80.0, 18.0, -6.0]}],
         ],
     )
     s1 = gp.ArrayKey("S1")
@@ -216,10 +218,21 @@ def test_missing_dataset_names_it_and_lists_what_exists(tmp_path):
     assert "'volumes/labels'" in message and path in message and "volumes/raw" in message
 
 
-def test_no_voxel_size_says_what_was_looked_for_and_how_to_pass_it(tmp_path):
+def test_no_voxel_size_warns_and_uses_ones_on_every_axis(tmp_path):
+    """gunpowder 1.4.4: without a voxel size every axis is spatial, with voxel
+    size 1, and a warning says what was looked for and how to pass it."""
     path = str(tmp_path / "data.zarr")
-    write_funlib(path, attrs={"offset": [0, 0, 0]})
-    message = build_error(gp.ZarrSource(path, {RAW: "volumes/raw"}))
+    data = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    write_funlib(path, data=data, attrs={"offset": [1, 0, 2]}, chunks=(2, 3, 4))
+    source = gp.ZarrSource(path, {RAW: "volumes/raw"})
+    with pytest.warns(UserWarning) as record:
+        with gp.build(source):
+            assert source.spec[RAW].voxel_size == gp.Coordinate((1, 1, 1))
+            assert source.spec[RAW].roi == gp.Roi((1, 0, 2), (2, 3, 4))
+            assert source.spec[RAW].interpolatable is True  # float32
+            batch = source.request_batch(request((2, 1, 3), (1, 2, 2)))
+    np.testing.assert_array_equal(batch[RAW].data, data[1:2, 1:3, 1:3])
+    message = "\n".join(str(w.message) for w in record)
     assert "no voxel size" in message and "'resolution'" in message and "multiscales" in message
     assert "array_specs={RAW: gp.ArraySpec(voxel_size=" in message and path in message
 
