@@ -1,14 +1,18 @@
 """``GPArraySource`` and ``GPGraphSource``: serve in-memory ``Array`` and
 ``Graph`` objects."""
 
+import numpy as np
+
 from ..batch import Batch
 from .array_source import ArraySource
 from .batch_provider import BatchProvider
 
 
 class GPArraySource(ArraySource):
-    """Provides an in-memory ``dpowder.Array`` under ``key``, cropped to each
-    request.
+    """Provides an in-memory ``dpowder.Array`` under ``key`` with the array's
+    own spec (as given: an unset ``interpolatable`` stays unset, as in
+    gunpowder), answering a request with a copy of the array cropped to the
+    requested ROI (the whole array if it is nonspatial).
 
     Args:
 
@@ -17,8 +21,18 @@ class GPArraySource(ArraySource):
         array (Array): The array.
     """
 
-    def __init__(self, key, array, interpolatable=None):
-        super().__init__(key, array, interpolatable)
+    def __init__(self, key, array):
+        super().__init__(key, array)
+
+    def _array_spec(self):
+        return self.array.spec.copy()
+
+    def provide(self, request):
+        batch = super().provide(request)
+        if self.key in batch and self.array_spec.nonspatial:
+            # downstream nodes may modify their batch in place
+            batch[self.key].data = np.array(batch[self.key].data)
+        return batch
 
 
 class GPGraphSource(BatchProvider):

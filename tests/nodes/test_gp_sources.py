@@ -56,3 +56,25 @@ def test_graphs_flow_through_filters_and_are_cropped_to_the_request():
     assert g.spec.roi == gp.Roi((15, 15), (20, 20))
     real = {n.id: tuple(n.location) for n in g.nodes if not n.temporary}
     assert real == {2: (21.0, 21.0), 3: (31.0, 31.0)}
+
+
+def test_gp_array_source_provides_the_arrays_own_spec():
+    data = np.arange(4, dtype=np.float32).reshape(2, 2)
+    spec = gp.ArraySpec(gp.Roi((0, 0), (4, 4)), (2, 2))
+    source = gp.nodes.GPArraySource(RAW, gp.Array(data, spec))
+    with gp.build(source) as p:
+        assert p.spec[RAW] == gp.ArraySpec(gp.Roi((0, 0), (4, 4)), (2, 2), dtype=np.float32)
+        assert p.spec[RAW].interpolatable is None, "not guessed: the spec is the array's"
+        batch = p.request_batch(gp.BatchRequest({RAW: gp.ArraySpec(gp.Roi((2, 0), (2, 4)))}))
+    batch[RAW].data[...] = -1
+    np.testing.assert_array_equal(data, [[0, 1], [2, 3]])  # served a copy
+
+
+def test_gp_array_source_serves_a_nonspatial_array_whole():
+    data = np.array([3.0, 4.0], dtype=np.float32)
+    source = gp.nodes.GPArraySource(RAW, gp.Array(data, gp.ArraySpec(nonspatial=True)))
+    with gp.build(source) as p:
+        batch = p.request_batch(gp.BatchRequest({RAW: gp.ArraySpec(nonspatial=True)}))
+    np.testing.assert_array_equal(batch[RAW].data, data)
+    batch[RAW].data[0] = -1
+    assert data[0] == 3.0, "served a copy"
