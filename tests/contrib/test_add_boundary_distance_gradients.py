@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import dpowder as gp
+from tests.contract import NodeContract
 
 LABELS = gp.ArrayKey("LABELS")
 GRADIENTS = gp.ArrayKey("GRADIENTS")
@@ -110,3 +111,19 @@ def test_odd_voxel_size_with_a_boundary_array_is_a_setup_error():
 def test_unknown_normalize_is_rejected_at_construction():
     with pytest.raises(gp.DpowderError, match="normalize must be None, 'l1' or 'l2', got 'l3'"):
         gp.contrib.AddBoundaryDistanceGradients(LABELS, GRADIENTS, normalize="l3")
+
+
+class TestAddBoundaryDistanceGradientsContract(NodeContract):
+    def make_pipeline(self):
+        labels = np.array([[1, 1, 2, 2], [1, 1, 2, 2]], dtype=np.uint32)
+        source, roi = labels_source(labels, (10, 20), (2, 2))
+        node = gp.contrib.AddBoundaryDistanceGradients(LABELS, GRADIENTS, DISTANCES, BOUNDARIES, normalize="l2")
+        return source + node, request_all(roi, (GRADIENTS, DISTANCES, BOUNDARIES))
+
+    def bad_requests(self):
+        different = request_all(gp.Roi((10, 20), (4, 8)), (GRADIENTS,))
+        different[DISTANCES] = gp.ArraySpec(roi=gp.Roi((10, 20), (2, 8)))
+        return [
+            (different, "the outputs of one AddBoundaryDistanceGradients share one ROI"),
+            (request_all(gp.Roi((0, 0), (4, 8)), (GRADIENTS,)), "outside what it provides"),
+        ]

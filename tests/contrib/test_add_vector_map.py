@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import dpowder as gp
+from tests.contract import NodeContract
 
 SRC = gp.GraphKey("SRC")
 TRG = gp.GraphKey("TRG")
@@ -114,3 +115,27 @@ def test_partners_in_the_padding_count_and_the_map_roi_shrinks_by_it():
 def test_an_unknown_partner_criterion_is_rejected():
     with pytest.raises(gp.DpowderError, match="partner_criterion must be one of"):
         gp.contrib.AddVectorMap({VECTORS: (SRC, TRG)}, {VECTORS: (1, 1)}, 1, "nearest")
+
+
+def test_all_with_partners_at_equal_distances_counts_them_once():
+    """gunpowder keys partners by distance: 10 and 11 (both 3 away) are one
+    entry, the last one listed; it takes 3 // 2 = 1 voxel and the "last
+    partner takes the rest" rule never fires."""
+    node = gp.contrib.AddVectorMap({VECTORS: (SRC, TRG)}, {VECTORS: (1, 1)}, radius_phys=1,
+                                   partner_criterion="all", pad_for_partners=(0, 0))
+    src = [(1, (5, 5), {"partner_ids": [10, 11]})]
+    trg = [(10, (5, 8), {}), (11, (5, 2), {})]
+    with gp.build(pipeline(src, trg, ROI, node)) as p:
+        assert vectors(p, ROI) == {(5, 4): (0, -2)}
+
+
+class TestAddVectorMapContract(NodeContract):
+    def make_pipeline(self):
+        node = gp.contrib.AddVectorMap({VECTORS: (SRC, TRG)}, {VECTORS: (1, 1)}, radius_phys=2,
+                                       partner_criterion="all", pad_for_partners=(0, 0))
+        src = [(1, (5, 5), {"partner_ids": [10, 11]})]
+        trg = [(10, (5, 8), {}), (11, (1, 5), {})]
+        return pipeline(src, trg, ROI, node), gp.BatchRequest({VECTORS: gp.ArraySpec(roi=ROI)})
+
+    def bad_requests(self):
+        return [(gp.BatchRequest({VECTORS: gp.ArraySpec(roi=gp.Roi((5, 5), (10, 10)))}), "outside what it provides")]

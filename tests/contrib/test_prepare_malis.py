@@ -4,6 +4,7 @@ max + 1, [1] the labels; labels and ignore asked at the component ROI."""
 import numpy as np
 
 import dpowder as gp
+from tests.contract import NodeContract
 
 LABELS = gp.ArrayKey("LABELS")
 IGNORE = gp.ArrayKey("IGNORE")
@@ -42,3 +43,11 @@ def test_without_ignore_both_passes_are_the_labels_of_the_requested_roi():
         batch = p.request_batch(gp.BatchRequest({COMP: gp.ArraySpec(roi=gp.Roi((4, 12), (4, 8)))}))
     assert batch[COMP].data.tolist() == [LABELS_DATA[:, 1:].tolist()] * 2
     assert COMP in batch and LABELS not in batch
+
+
+class TestPrepareMalisContract(NodeContract):
+    def make_pipeline(self):
+        return sources() + gp.contrib.PrepareMalis(LABELS, COMP, IGNORE), gp.BatchRequest({COMP: gp.ArraySpec(roi=ROI)})
+
+    def bad_requests(self):
+        return [(gp.BatchRequest({COMP: gp.ArraySpec(roi=gp.Roi((0, 8), (4, 12)))}), "outside what it provides")]
