@@ -25,7 +25,7 @@ import zarr
 from zarr.storage import LocalStore, MemoryStore, WrapperStore, ZipStore
 
 from ..errors import DataSourceError, WriteError
-from . import locks
+from . import chunks, locks
 from .metadata import add_ome_multiscale, default_axis_names, funlib_attributes, ome_multiscale, read_metadata
 
 # the most a default chunk holds; blocks larger than this are split
@@ -383,13 +383,16 @@ def read(array, slices, where):
     """``array[slices]`` as numpy; a chunk that cannot be decoded raises a
     ``DataSourceError`` naming the chunk and its file."""
     try:
+        reader = chunks.cached_reader(array)
+        if reader is not None:
+            return reader.read(slices)
         return np.asarray(array[slices])
     except CorruptChunkError as error:
         file = os.path.join(local_path(array), array.path, error.key) if local_path(array) else None
         raise DataSourceError(
             f"chunk '{error.key}' of {where} is corrupt and cannot be read ({error.reason}); file: "
             f"{file or 'in ' + describe_store(array.store)}. Rewrite that region, or delete the chunk so that "
-            f"it reads as the fill value ({array.fill_value})"
+            f"it reads as the fill value ({0 if array.fill_value is None else array.fill_value})"
         ) from error
     except Exception as error:
         starts, stops = _bounds(slices, array.shape)
@@ -405,7 +408,7 @@ def read(array, slices, where):
                     f"chunk '{key}' of {where} is corrupt and cannot be read "
                     f"({type(chunk_error).__name__}: {chunk_error}); file: {file or 'in ' + str(array.store)}. "
                     f"Rewrite that region, or delete the chunk so that it reads as the fill value "
-                    f"({array.fill_value})"
+                    f"({0 if array.fill_value is None else array.fill_value})"
                 ) from error
         raise
 
@@ -570,7 +573,10 @@ def require_dataset(
                 chunks=chunks,
                 dtype=dtype,
                 compressors=compressors(compression_type, fmt),
-                fill_value=0,
+                # format 2: no fill value (zarr 3, tensorstore and
+                # neuroglancer read unwritten chunks as 0), because xarray
+                # masks a format 2 fill value as NaN (zeros of labels too)
+                fill_value=0 if fmt == 3 else None,
                 attributes=attributes,
                 **dims,
             )
