@@ -190,3 +190,16 @@ def test_logging_helpers_name_and_redirect_worker_logs(tmp_path, monkeypatch):
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120, cwd=os.getcwd())
     assert (tmp_path / "w" / "worker_0.out").read_text() == "to out\nfrom a subprocess\n"
     assert (tmp_path / "w" / "worker_0.err").read_text() == "to err\n"
+
+
+def test_a_block_held_past_the_timeout_counts_as_failed():
+    import time
+
+    def process(block):
+        if block.block_id[1] == 2:
+            time.sleep(2.5)
+
+    task = eight_blocks(process, num_workers=2, max_retries=0, timeout=1.0)
+    state = daisy.Server(scheduler="threads", progress=False).run_blockwise([task])["eight"]
+    # the late release of block 2 is ignored
+    assert counts(state) == (8, 7, 1, 0) and state.is_done()

@@ -147,3 +147,40 @@ def test_inside_a_daisy_worker_it_processes_the_blocks_its_worker_is_handed():
     assert set(WRITTEN.values()) == {1}
     grid = task.grid()
     assert sorted(done) == sorted(("drb", grid.block_id_of(i)) for i in range(grid.num_blocks))
+
+
+def test_inside_a_real_daisy_worker_it_uses_daisys_client(monkeypatch):
+    """A DAISY_CONTEXT that dpowder's servers did not make (no
+    ``server=dpowder``) is real daisy's: with ``daisy`` importable the node
+    takes its blocks from ``daisy.Client()`` (here a stand-in module)."""
+    import contextlib
+    import sys
+    import types
+
+    import dpowder.blockwise as dp_daisy
+
+    total = gp.Roi((0, 0), (24, 24))
+    handed = [
+        dp_daisy.Block(total, gp.Roi((4, 8), (8, 8)), gp.Roi((6, 10), (4, 4)), task_id="real"),
+        dp_daisy.Block(total, gp.Roi((12, 0), (8, 8)), gp.Roi((14, 2), (4, 4)), task_id="real"),
+    ]
+    released = []
+
+    class Client:
+        def __init__(self):
+            self.blocks = list(handed)
+
+        @contextlib.contextmanager
+        def acquire_block(self):
+            block = self.blocks.pop(0) if self.blocks else None
+            yield block
+            if block is not None:
+                released.append(block.block_id)
+
+    monkeypatch.setitem(sys.modules, "daisy", types.SimpleNamespace(Client=Client))
+    monkeypatch.setenv("DAISY_CONTEXT", "hostname=node7:port=4242:task_id=real:worker_id=0")
+    WRITTEN.clear()
+    with gp.build(pipeline()) as p:
+        p.request_batch(gp.BatchRequest())
+    assert WRITTEN == {(6, 10): 1, (14, 2): 1}
+    assert released == [b.block_id for b in handed]
