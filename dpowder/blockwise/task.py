@@ -179,7 +179,7 @@ class _TaskOwner:
         self.__dict__["_dp_scheduler"] = None
 
 
-def run_blockwise(tasks, scheduler=None, progress=True, raise_on_failure=False):
+def run_blockwise(tasks, scheduler=None, progress=True, raise_on_failure=False, multiprocessing=True):
     """Run ``tasks`` (and their upstream tasks first), each block once.
 
     Tasks of block functions run on dpowder's blockwise engine, task after
@@ -197,6 +197,10 @@ def run_blockwise(tasks, scheduler=None, progress=True, raise_on_failure=False):
 
         progress (bool): Show a progress bar (log lines without a terminal).
 
+        multiprocessing (bool): daisy's flag: ``False`` runs every task in
+            this thread through a ``SerialServer``. (daisy passes it second:
+            a bool given as ``scheduler`` is taken as this flag.)
+
         raise_on_failure (bool): Beyond daisy: raise a ``BlockwiseError``
             naming the failed blocks (``.failures``) instead of returning
             ``False`` (block-function tasks on the engine only).
@@ -205,6 +209,14 @@ def run_blockwise(tasks, scheduler=None, progress=True, raise_on_failure=False):
     (the failed blocks are logged, after all others finished).
     """
     from ..engine import blockwise
+
+    if isinstance(scheduler, bool):
+        scheduler, multiprocessing = None, scheduler
+    if not multiprocessing:
+        from .server import SerialServer
+
+        states = SerialServer().run_blockwise(tasks)
+        return all(s.completed_count == s.total_block_count for s in states.values())
 
     order, seen = [], set()
 

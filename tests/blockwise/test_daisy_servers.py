@@ -203,3 +203,15 @@ def test_a_block_held_past_the_timeout_counts_as_failed():
     state = daisy.Server(scheduler="threads", progress=False).run_blockwise([task])["eight"]
     # the late release of block 2 is ignored
     assert counts(state) == (8, 7, 1, 0) and state.is_done()
+
+
+def test_run_blockwise_without_multiprocessing_runs_serially():
+    threads = Calls()
+
+    def process(block):
+        threads.add(threading.current_thread().name)
+
+    assert daisy.run_blockwise([eight_blocks(process)], False) is True
+    assert threads.items == [threading.current_thread().name] * 8
+    failing = eight_blocks(lambda block: 1 / 0, max_retries=0)
+    assert daisy.run_blockwise([failing], multiprocessing=False) is False
