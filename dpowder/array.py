@@ -157,12 +157,20 @@ class Array:
             raise ValueError(f"Can not write ROI {roi} into array with ROI {self.spec.roi}")
         self.data[self.__spatial_slices(roi)] = value
 
-    def to_xarray(self):
+    def to_xarray(self, coords: str = "corner"):
         """This array as an ``xarray.DataArray`` with dims named and
-        coordinates in world units (see ``dpowder.io.xarray``)."""
+        coordinates in world units (see ``dpowder.io.xarray``).
+
+        Args:
+
+            coords (str): ``"corner"`` (default): a voxel's coordinate is
+                its begin corner; ``"center"``: its centre (then
+                ``.sel(method="nearest")`` picks the voxel containing a
+                point).
+        """
         from .io.xarray import array_to_xarray
 
-        return array_to_xarray(self)
+        return array_to_xarray(self, coords=coords)
 
     @classmethod
     def from_xarray(cls, data_array, interpolatable=None):

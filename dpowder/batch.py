@@ -153,13 +153,19 @@ class Batch:
             merged.affinity_neighborhood = batch.affinity_neighborhood
         return merged
 
-    def to_xarray(self):
+    def to_xarray(self, coords: str = "corner"):
         """This batch as an ``xarray.Dataset``: one variable per array, named
         after its key, with coordinates in world units (see
-        ``dpowder.io.xarray``)."""
+        ``dpowder.io.xarray``).
+
+        Args:
+
+            coords (str): ``"corner"`` (default, voxel begin corners) or
+                ``"center"`` (voxel centres).
+        """
         from .io.xarray import batch_to_xarray
 
-        return batch_to_xarray(self)
+        return batch_to_xarray(self, coords=coords)
 
     def __repr__(self):
         lines = [f"\t{k}: {v}" for k, v in self.items()]

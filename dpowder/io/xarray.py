@@ -10,6 +10,12 @@ gunpowder's and funlib's convention for ``offset`` (and what ``ZarrWrite``
 writes as the OME-NGFF translation); coordinates are int64, so round trips
 are exact. (A voxel's centre is at ``coordinate + v / 2``.)
 
+``coords="center"`` gives voxel centres instead, ``o + v/2, o + 3v/2, ...``
+(float64), the convention of napari and of NGFF pyramids; then
+``.sel(..., method="nearest")`` picks the voxel that contains the point.
+Such a ``DataArray`` carries ``attrs["coords"] = "center"``, and converting
+it back subtracts the half voxel again, so this round-trips exactly too.
+
 Dims: channel axes first, named ``c`` (one) or ``c0, c1, ...``; spatial
 axes named ``z, y, x`` (``y, x`` in 2D, ``t, z, y, x`` in 4D, ``d0 ...``
 beyond). Spatial dims carry coordinates; channel dims do not. Each
@@ -40,10 +46,18 @@ from ..coordinate import Coordinate
 from ..roi import Roi
 from .metadata import default_axis_names
 
-_OWN_ATTRS = ("voxel_size", "interpolatable")
+_OWN_ATTRS = ("voxel_size", "interpolatable", "coords")
+COORDS = ("corner", "center")
 
 
-def _coords(roi, voxel_size):
+def _check_coords(coords):
+    if coords not in COORDS:
+        raise ValueError(f"coords must be 'corner' (voxel begin corners) or 'center' (voxel centres), got {coords!r}")
+
+
+def _coords(roi, voxel_size, coords="corner"):
+    if coords == "center":
+        return [b + v / 2 + v * np.arange(s // v, dtype=np.float64) for b, s, v in zip(roi.begin, roi.shape, voxel_size)]
     return [
         np.arange(b, e, v, dtype=np.int64) for b, e, v in zip(roi.begin, roi.end, voxel_size)
     ]
@@ -59,16 +73,19 @@ def _attrs(array):
     return attrs
 
 
-def array_to_xarray(array, dim_suffix="", channel_suffix=""):
+def array_to_xarray(array: Array, dim_suffix: str = "", channel_suffix: str = "", coords: str = "corner") -> xr.DataArray:
     """An ``xarray.DataArray`` of ``array`` (data shared, dask stays lazy),
-    with dims named and coordinates in world units (voxel begin corners).
+    with dims named and coordinates in world units.
 
     Args:
 
         array (Array): The array.
         dim_suffix (str): Appended to the spatial dim names.
         channel_suffix (str): Appended to the channel dim names.
+        coords (str): ``"corner"`` (default): a voxel's coordinate is its
+            begin corner (int64); ``"center"``: its centre (float64).
     """
+    _check_coords(coords)
     spec = array.spec
     data = array.data
     if spec.nonspatial or spec.roi is None:
@@ -78,8 +95,11 @@ def array_to_xarray(array, dim_suffix="", channel_suffix=""):
     channels = data.ndim - spatial
     names = default_axis_names(spatial, channels)
     dims = [n + channel_suffix for n in names[:channels]] + [n + dim_suffix for n in names[channels:]]
-    coords = dict(zip(dims[channels:], _coords(spec.roi, spec.voxel_size)))
-    return xr.DataArray(data, dims=dims, coords=coords, attrs=_attrs(array))
+    coordinates = dict(zip(dims[channels:], _coords(spec.roi, spec.voxel_size, coords)))
+    attrs = _attrs(array)
+    if coords == "center":
+        attrs["coords"] = "center"
+    return xr.DataArray(data, dims=dims, coords=coordinates, attrs=attrs)
 
 
 def is_spatial(data_array, dim):
@@ -99,9 +119,10 @@ def _as_int(values, what):
     return rounded
 
 
-def array_from_xarray(data_array, interpolatable=None):
+def array_from_xarray(data_array: xr.DataArray, interpolatable: bool | None = None, coords: str | None = None) -> Array:
     """An ``Array`` from an ``xarray.DataArray`` whose spatial coordinates are
-    world positions of voxel begin corners (see the module docstring).
+    world positions of voxel begin corners, or of voxel centres (see the
+    module docstring).
 
     Args:
 
@@ -110,6 +131,8 @@ def array_from_xarray(data_array, interpolatable=None):
         interpolatable (bool, optional): Whether the array is
             interpolatable; default ``attrs["interpolatable"]``, else guessed
             from the dtype.
+        coords (str, optional): ``"corner"`` or ``"center"``: what the
+            coordinates are; default ``attrs["coords"]``, else corners.
     """
     from ..nodes.array_source import guess_interpolatable
 
@@ -118,6 +141,9 @@ def array_from_xarray(data_array, interpolatable=None):
     if list(data_array.dims) != channels + spatial:
         data_array = data_array.transpose(*channels, *spatial)
     attrs = dict(data_array.attrs)
+    if coords is None:
+        coords = attrs.get("coords", "corner")
+    _check_coords(coords)
     given_voxel_size = attrs.get("voxel_size")
     if interpolatable is None:
         interpolatable = bool(attrs["interpolatable"]) if "interpolatable" in attrs else None
@@ -147,7 +173,8 @@ def array_from_xarray(data_array, interpolatable=None):
                 )
             if len(values) == 0:
                 raise ValueError(f"dim '{dim}' is empty")
-            offset.append(int(_as_int(np.array([values[0]]), f"first coordinate of dim '{dim}'")[0]))
+            first = values[0] - (voxel_size[-1] / 2 if coords == "center" else 0)
+            offset.append(int(_as_int(np.array([first]), f"first voxel's begin corner of dim '{dim}'")[0]))
         voxel_size = Coordinate(voxel_size)
         offset = Coordinate(offset)
         shape = Coordinate(data.shape[len(channels):])
@@ -157,9 +184,17 @@ def array_from_xarray(data_array, interpolatable=None):
     return Array(data, spec, attrs=attrs)
 
 
-def batch_to_xarray(batch):
+def batch_to_xarray(batch, coords: str = "corner") -> xr.Dataset:
     """An ``xarray.Dataset`` of the arrays of ``batch``: one variable per
-    array, named after its key (see the module docstring for dims)."""
+    array, named after its key (see the module docstring for dims).
+
+    Args:
+
+        batch (Batch): The batch.
+        coords (str): ``"corner"`` (default) or ``"center"``, as
+            ``array_to_xarray``.
+    """
+    _check_coords(coords)
     def grid(array):
         spec = array.spec
         if spec.nonspatial or spec.roi is None:
@@ -174,11 +209,11 @@ def batch_to_xarray(batch):
     for key, array in batch.arrays.items():
         name = key.identifier
         suffix = "" if grid(array) == main else f"_{name}"
-        variables[name] = array_to_xarray(array, dim_suffix=suffix, channel_suffix=f"_{name}")
+        variables[name] = array_to_xarray(array, dim_suffix=suffix, channel_suffix=f"_{name}", coords=coords)
     return xr.Dataset(variables)
 
 
-def open_xarray(store, dataset, array_spec=None):
+def open_xarray(store, dataset: str, array_spec: ArraySpec | None = None, coords: str = "corner") -> xr.DataArray:
     """A zarr dataset as a lazy ``xarray.DataArray`` (dask-backed, read chunk
     by chunk when computed) with dims named and coordinates in world units,
     from the same metadata ``ZarrSource`` reads (funlib ``resolution`` /
@@ -190,7 +225,11 @@ def open_xarray(store, dataset, array_spec=None):
         dataset (str): The dataset's path in it.
         array_spec (ArraySpec, optional): Overrides, as ``ZarrSource``'s
             ``array_specs`` (e.g. a missing voxel size).
+        coords (str): ``"corner"`` (default) or ``"center"``, as
+            ``array_to_xarray``. A level of an NGFF pyramid is aligned with
+            level 0 (see ``dpowder.io.metadata``).
     """
+    _check_coords(coords)
     import dask.array as da
 
     from ..array import Array, ArrayKey
@@ -202,6 +241,6 @@ def open_xarray(store, dataset, array_spec=None):
     spec = source._read_spec(key, dataset)
     zarr_array, _, path = open_dataset(store, dataset)
     data = da.from_zarr(zarr_array)
-    data_array = array_to_xarray(Array(data, spec))
+    data_array = array_to_xarray(Array(data, spec), coords=coords)
     data_array.name = path
     return data_array
