@@ -74,7 +74,7 @@ class TimingSummary:
     (and any plain numbers added).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.timings: List[Timing] = []
         self.times: List[float] = []
 
@@ -109,7 +109,7 @@ class TimingSummary:
 class ProfilingStats:
     """Timing summaries by (node name, method name)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._summaries: Dict[Tuple[str, Optional[str]], TimingSummary] = {}
 
     def add(self, timing: Timing) -> None:
