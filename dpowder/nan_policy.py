@@ -26,7 +26,7 @@ from .errors import DataSourceError
 POLICIES = ("warn", "raise", "ignore")
 
 _policy = "warn"
-_warned = set()
+_warned: set = set()
 _lock = threading.Lock()
 _tokens = itertools.count()
 

@@ -132,7 +132,8 @@ class DeformAugment(SpatialAugment):
             )
         if rotation_axes is not None:
             axes = tuple(sorted(int(a) for a in rotation_axes))
-            if not (2 <= len(axes) <= spatial_dims <= 3 and len(set(axes)) == len(axes) and all(0 <= a < spatial_dims for a in axes)):
+            distinct = len(set(axes)) == len(axes)
+            if not (2 <= len(axes) <= spatial_dims <= 3 and distinct and all(0 <= a < spatial_dims for a in axes)):
                 raise AugmentArgumentError(
                     f"DeformAugment: rotation_axes {tuple(rotation_axes)} must be 2 or 3 distinct axes in "
                     f"[0, spatial_dims) with 2 <= len(rotation_axes) <= spatial_dims <= 3 "
