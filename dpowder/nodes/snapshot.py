@@ -102,7 +102,9 @@ class Snapshot(BatchFilter):
         store_value_range=False,
     ):
         if not isinstance(dataset_names, dict):
-            raise PipelineConfigError(f"Snapshot: dataset_names must be a dict from keys to names, got {dataset_names!r}")
+            raise PipelineConfigError(
+                f"Snapshot: dataset_names must be a dict from keys to names, got {dataset_names!r}"
+            )
         if not isinstance(every, int):
             raise PipelineConfigError(f"Snapshot: every must be an int, got {every!r}")
         self.dataset_names = dataset_names
@@ -201,7 +203,9 @@ class Snapshot(BatchFilter):
                 nodes = list(value.nodes)
                 ids = np.array([n.id for n in nodes], dtype=np.int64)
                 dims = value.spec.roi.dims if value.spec.roi is not None else 0
-                locations = np.array([n.location for n in nodes], dtype=np.float32).reshape(len(nodes), -1 if nodes else dims)
+                locations = np.array([n.location for n in nodes], dtype=np.float32).reshape(
+                    len(nodes), -1 if nodes else dims
+                )
                 edges = np.array([(e.u, e.v) for e in value.edges], dtype=np.int64).reshape(-1, 2)
                 yield f"{name}-ids", ids, {}, None
                 yield f"{name}-locations", locations, {}, None
@@ -224,7 +228,9 @@ class Snapshot(BatchFilter):
             if spec is not None and not spec.nonspatial and spec.roi is not None:
                 group_path, _, leaf = name.rpartition("/")
                 group = root.require_group(group_path) if group_path else root
-                entry = ome_multiscale(leaf, leaf, spec.voxel_size, spec.roi.offset, spec.roi.dims, data.ndim - spec.roi.dims)
+                entry = ome_multiscale(
+                    leaf, leaf, spec.voxel_size, spec.roi.offset, spec.roi.dims, data.ndim - spec.roi.dims
+                )
                 if entry is not None:
                     group.attrs.update(add_ome_multiscale(group.attrs.asdict(), entry, 2))
         if loss is not None:
@@ -236,7 +242,12 @@ class Snapshot(BatchFilter):
         kind, opts = hdf5_io.compression(self.compression_type)
         with h5py.File(filename, "w") as f:
             for name, data, attrs, _ in self._datasets(items):
-                dataset = f.create_dataset(name, data=data, compression=kind if data.size else None, compression_opts=opts if data.size else None)
+                dataset = f.create_dataset(
+                    name,
+                    data=data,
+                    compression=kind if data.size else None,
+                    compression_opts=opts if data.size else None,
+                )
                 for attribute, v in attrs.items():
                     dataset.attrs[attribute] = v
             if loss is not None:

@@ -104,7 +104,9 @@ def test_labels_alone_skip_the_node():
 def test_odd_voxel_size_with_a_boundary_array_is_a_setup_error():
     source, _ = labels_source(background_labels(), (0, 0), (1, 1))
     with pytest.raises(gp.PipelineSetupError, match=r"BOUNDARIES has half the voxel size of LABELS"):
-        with gp.build(source + gp.contrib.AddBoundaryDistanceGradients(LABELS, GRADIENTS, boundary_array_key=BOUNDARIES)):
+        with gp.build(
+            source + gp.contrib.AddBoundaryDistanceGradients(LABELS, GRADIENTS, boundary_array_key=BOUNDARIES)
+        ):
             pass
 
 

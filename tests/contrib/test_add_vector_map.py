@@ -17,8 +17,9 @@ VECTORS = gp.ArrayKey("VECTORS")
 
 
 def graph_source(key, nodes, roi):
-    graph = gp.Graph([gp.Node(i, np.array(loc, dtype=np.float32), attrs=attrs) for i, loc, attrs in nodes], [],
-                     gp.GraphSpec(roi=roi))
+    graph = gp.Graph(
+        [gp.Node(i, np.array(loc, dtype=np.float32), attrs=attrs) for i, loc, attrs in nodes], [], gp.GraphSpec(roi=roi)
+    )
     return gp.nodes.GPGraphSource(key, graph)
 
 
@@ -33,16 +34,23 @@ def vectors(p, roi):
     batch = p.request_batch(gp.BatchRequest({VECTORS: gp.ArraySpec(roi=roi)}))
     data = batch[VECTORS].data
     assert data.dtype == np.float32 and batch[VECTORS].spec.roi == roi
-    return {tuple(int(i) for i in idx): tuple(data[(slice(None),) + tuple(idx)].tolist())
-            for idx in np.argwhere(np.any(data != 0, axis=0))}
+    return {
+        tuple(int(i) for i in idx): tuple(data[(slice(None),) + tuple(idx)].tolist())
+        for idx in np.argwhere(np.any(data != 0, axis=0))
+    }
 
 
 ROI = gp.Roi((0, 0), (10, 10))
 
 
 def test_min_distance_points_every_voxel_at_the_nearest_partner():
-    node = gp.contrib.AddVectorMap({VECTORS: (SRC, TRG)}, {VECTORS: (1, 1)}, radius_phys=1,
-                                   partner_criterion="min_distance", pad_for_partners=(0, 0))
+    node = gp.contrib.AddVectorMap(
+        {VECTORS: (SRC, TRG)},
+        {VECTORS: (1, 1)},
+        radius_phys=1,
+        partner_criterion="min_distance",
+        pad_for_partners=(0, 0),
+    )
     src = [(1, (5, 5), {"partner_ids": [10, 11]}), (2, (2, 2), {}), (3, (8, 8), {"partner_ids": [99]})]
     trg = [(10, (5, 8), {}), (11, (9, 9), {})]
     with gp.build(pipeline(src, trg, ROI, node)) as p:
@@ -55,8 +63,9 @@ def test_min_distance_points_every_voxel_at_the_nearest_partner():
 
 
 def test_all_partners_share_the_region_farthest_first():
-    node = gp.contrib.AddVectorMap({VECTORS: (SRC, TRG)}, {VECTORS: (1, 1)}, radius_phys=2,
-                                   partner_criterion="all", pad_for_partners=(0, 0))
+    node = gp.contrib.AddVectorMap(
+        {VECTORS: (SRC, TRG)}, {VECTORS: (1, 1)}, radius_phys=2, partner_criterion="all", pad_for_partners=(0, 0)
+    )
     src = [(1, (5, 5), {"partner_ids": [10, 11]})]
     trg = [(10, (5, 8), {}), (11, (1, 5), {})]
     with gp.build(pipeline(src, trg, ROI, node)) as p:
@@ -64,15 +73,29 @@ def test_all_partners_share_the_region_farthest_first():
     # 11 voxels (ball of radius 2 in window 3..6): the farther partner 11 at
     # (1, 5) takes its 11 // 2 = 5 nearest, partner 10 at (5, 8) the other 6
     assert found == {
-        (3, 5): (-2, 0), (4, 5): (-3, 0), (4, 4): (-3, 1), (4, 6): (-3, -1), (5, 5): (-4, 0),
-        (5, 3): (0, 5), (5, 4): (0, 4), (5, 6): (0, 2), (6, 4): (-1, 4), (6, 5): (-1, 3), (6, 6): (-1, 2),
+        (3, 5): (-2, 0),
+        (4, 5): (-3, 0),
+        (4, 4): (-3, 1),
+        (4, 6): (-3, -1),
+        (5, 5): (-4, 0),
+        (5, 3): (0, 5),
+        (5, 4): (0, 4),
+        (5, 6): (0, 2),
+        (6, 4): (-1, 4),
+        (6, 5): (-1, 3),
+        (6, 6): (-1, 2),
     }
 
 
 def test_world_positions_use_offset_and_voxel_size():
     roi = gp.Roi((10, 20), (20, 20))
-    node = gp.contrib.AddVectorMap({VECTORS: (SRC, TRG)}, {VECTORS: (2, 2)}, radius_phys=2,
-                                   partner_criterion="min_distance", pad_for_partners=(0, 0))
+    node = gp.contrib.AddVectorMap(
+        {VECTORS: (SRC, TRG)},
+        {VECTORS: (2, 2)},
+        radius_phys=2,
+        partner_criterion="min_distance",
+        pad_for_partners=(0, 0),
+    )
     src = [(1, (16, 26), {"partner_ids": [7]})]
     trg = [(7, (20, 30), {})]
     with gp.build(pipeline(src, trg, roi, node)) as p:
@@ -85,9 +108,14 @@ def test_stayinside_labels_limit_the_region_to_the_nodes_label():
     labels = np.ones((10, 10), dtype=np.uint32)
     labels[:, 5:] = 2
     mask = gp.Array(labels, gp.ArraySpec(ROI, (1, 1), interpolatable=False))
-    node = gp.contrib.AddVectorMap({VECTORS: (SRC, TRG)}, {VECTORS: (1, 1)}, radius_phys=1,
-                                   partner_criterion="min_distance", stayinside_array_keys={VECTORS: MASK},
-                                   pad_for_partners=(0, 0))
+    node = gp.contrib.AddVectorMap(
+        {VECTORS: (SRC, TRG)},
+        {VECTORS: (1, 1)},
+        radius_phys=1,
+        partner_criterion="min_distance",
+        stayinside_array_keys={VECTORS: MASK},
+        pad_for_partners=(0, 0),
+    )
     src = [(1, (5, 5), {"partner_ids": [10]})]
     trg = [(10, (5, 8), {})]
     with gp.build(pipeline(src, trg, ROI, node, mask)) as p:
@@ -97,8 +125,13 @@ def test_stayinside_labels_limit_the_region_to_the_nodes_label():
 
 def test_partners_in_the_padding_count_and_the_map_roi_shrinks_by_it():
     graphs_roi = gp.Roi((-4, -4), (18, 18))
-    node = gp.contrib.AddVectorMap({VECTORS: (SRC, TRG)}, {VECTORS: (1, 1)}, radius_phys=1,
-                                   partner_criterion="min_distance", pad_for_partners=(4, 4))
+    node = gp.contrib.AddVectorMap(
+        {VECTORS: (SRC, TRG)},
+        {VECTORS: (1, 1)},
+        radius_phys=1,
+        partner_criterion="min_distance",
+        pad_for_partners=(4, 4),
+    )
     src = [(1, (5, 5), {"partner_ids": [10]}), (2, (-2, 5), {"partner_ids": [10]})]
     trg = [(10, (5, 12), {})]
     with gp.build(pipeline(src, trg, graphs_roi, node)) as p:
@@ -121,8 +154,9 @@ def test_all_with_partners_at_equal_distances_counts_them_once():
     """gunpowder keys partners by distance: 10 and 11 (both 3 away) are one
     entry, the last one listed; it takes 3 // 2 = 1 voxel and the "last
     partner takes the rest" rule never fires."""
-    node = gp.contrib.AddVectorMap({VECTORS: (SRC, TRG)}, {VECTORS: (1, 1)}, radius_phys=1,
-                                   partner_criterion="all", pad_for_partners=(0, 0))
+    node = gp.contrib.AddVectorMap(
+        {VECTORS: (SRC, TRG)}, {VECTORS: (1, 1)}, radius_phys=1, partner_criterion="all", pad_for_partners=(0, 0)
+    )
     src = [(1, (5, 5), {"partner_ids": [10, 11]})]
     trg = [(10, (5, 8), {}), (11, (5, 2), {})]
     with gp.build(pipeline(src, trg, ROI, node)) as p:
@@ -131,8 +165,9 @@ def test_all_with_partners_at_equal_distances_counts_them_once():
 
 class TestAddVectorMapContract(NodeContract):
     def make_pipeline(self):
-        node = gp.contrib.AddVectorMap({VECTORS: (SRC, TRG)}, {VECTORS: (1, 1)}, radius_phys=2,
-                                       partner_criterion="all", pad_for_partners=(0, 0))
+        node = gp.contrib.AddVectorMap(
+            {VECTORS: (SRC, TRG)}, {VECTORS: (1, 1)}, radius_phys=2, partner_criterion="all", pad_for_partners=(0, 0)
+        )
         src = [(1, (5, 5), {"partner_ids": [10, 11]})]
         trg = [(10, (5, 8), {}), (11, (1, 5), {})]
         return pipeline(src, trg, ROI, node), gp.BatchRequest({VECTORS: gp.ArraySpec(roi=ROI)})

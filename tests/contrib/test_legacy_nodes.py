@@ -18,8 +18,9 @@ LEGACY = {
         "enlarge_binary_map",
     ),
     "AddNonsymmetricAffinities": (
-        dict(affinity_vectors=[(1, 0, 0)], array_key_1=A, array_key_2=B, affinity_array_key_1=A,
-             affinity_array_key_2=B),
+        dict(
+            affinity_vectors=[(1, 0, 0)], array_key_1=A, array_key_2=B, affinity_array_key_1=A, affinity_array_key_2=B
+        ),
         "AddAffinities",
     ),
     "DvidPartnerAnnotationSource": (dict(hostname="h", port=8000, uuid="u", datasets=None, rois=None), "GPGraphSource"),

@@ -29,7 +29,9 @@ def test_header_id_column_and_delimiter(tmp_path):
     path = tmp_path / "points.tsv"
     path.write_text("name\tz\ty\nalpha\t1.5\t2\nbeta\t10\t20\n")
     points_spec = gp.GraphSpec(roi=gp.Roi((0, 0), (100, 100)))
-    source = gp.CsvPointsSource(str(path), POINTS, spatial_cols=[1, 2], points_spec=points_spec, id_col=0, delimiter="\t")
+    source = gp.CsvPointsSource(
+        str(path), POINTS, spatial_cols=[1, 2], points_spec=points_spec, id_col=0, delimiter="\t"
+    )
     with gp.build(source):
         assert source.spec[POINTS].roi == gp.Roi((0, 0), (100, 100))
         graph = source.request_batch(request((0, 0), (5, 5)))[POINTS]

@@ -46,12 +46,17 @@ def raised_in_process(pipeline, message):
 def test_squeeze_of_a_spatial_axis_is_an_error():
     src, _ = source()
     raised_in_process(src + gp.Squeeze([RAW]), "Squeeze.axis=0 not permitted. Squeeze only supported for non-spatial")
-    raised_in_process(src + gp.Unsqueeze([RAW]) + gp.Squeeze([RAW], axis=1), "axis 1 of RAW (shape (1, 2, 2, 2), 3 spatial axes) is not a channel axis")
+    raised_in_process(
+        src + gp.Unsqueeze([RAW]) + gp.Squeeze([RAW], axis=1),
+        "axis 1 of RAW (shape (1, 2, 2, 2), 3 spatial axes) is not a channel axis",
+    )
 
 
 def test_unsqueeze_past_the_channel_axes_is_an_error():
     src, _ = source()
-    raised_in_process(src + gp.Unsqueeze([RAW], axis=2), "Unsqueeze.axis=2 not permitted. Unsqueeze only supported for non-spatial")
+    raised_in_process(
+        src + gp.Unsqueeze([RAW], axis=2), "Unsqueeze.axis=2 not permitted. Unsqueeze only supported for non-spatial"
+    )
     error = raised_in_process(src + gp.Unsqueeze([RAW], axis=-1), "would not be a channel axis")
     assert "Unsqueeze.axis=-1" in str(error)
 
