@@ -325,7 +325,7 @@ class DoneMarkers:
         return f"DoneMarkers({self.directory!r})"
 
 
-def expand_roi_to_grid(sub_roi, total_roi, read_roi, write_roi):
+def expand_roi_to_grid(sub_roi: Roi, total_roi: Roi, read_roi: Roi, write_roi: Roi) -> Roi:
     """``sub_roi`` grown so that its begin and end lie on the grid of
     block write ROIs tiling ``total_roi`` (daisy's function; world units)."""
     shape = write_roi.shape
@@ -337,7 +337,7 @@ def expand_roi_to_grid(sub_roi, total_roi, read_roi, write_roi):
     return Roi(begin, end - begin)
 
 
-def expand_write_roi_to_grid(roi, write_roi):
+def expand_write_roi_to_grid(roi: Roi, write_roi: Roi) -> Roi:
     """``roi`` grown to whole multiples of ``write_roi``'s shape, counted
     from the origin (daisy's function; world units)."""
     shape = write_roi.shape

@@ -44,7 +44,7 @@ class Client:
         task_id (str): The task whose blocks ``acquire_block`` hands out.
     """
 
-    def __init__(self, context=None):
+    def __init__(self, context: "Context | None" = None):
         if context is None:
             context = current_context()
         if context is None:
@@ -77,7 +77,7 @@ class Client:
             time.sleep(delay)
             delay = min(2 * delay, 0.5)
 
-    def release_block(self, block, error=None):
+    def release_block(self, block, error: "str | None" = None) -> None:
         """Give ``block`` back: done unless its status is ``FAILED``."""
         if block.status != BlockStatus.FAILED:
             block.status = BlockStatus.SUCCESS

@@ -12,7 +12,7 @@ import collections
 import itertools
 
 from ..roi import Roi
-from .blocks import BlockGrid
+from .blocks import Block, BlockGrid
 
 
 class BlockwiseDependencyGraph:
@@ -117,12 +117,12 @@ class BlockwiseDependencyGraph:
                 blocks.append(self.grid.block_at(other))
         return sorted(set(blocks), key=lambda b: b.block_id[1])
 
-    def upstream(self, block):
+    def upstream(self, block: Block) -> list:
         """The blocks of the previous level that ``block`` conflicts with:
         they must finish first."""
         return self._shifted(block, self._conflicts[self.level(block)], +1)
 
-    def downstream(self, block):
+    def downstream(self, block: Block) -> list:
         """The blocks of the next level that conflict with ``block``."""
         level = self.level(block)
         if level + 1 >= self.num_levels:
@@ -135,7 +135,7 @@ class BlockwiseDependencyGraph:
             for block in self.level_blocks(level):
                 yield block, self.upstream(block)
 
-    def get_subgraph_blocks(self, sub_roi: Roi, read_roi: bool = False):
+    def get_subgraph_blocks(self, sub_roi: Roi, read_roi: bool = False) -> list:
         """The blocks whose write ROI (or, with ``read_roi``, read ROI)
         intersects ``sub_roi``."""
         grid = self.grid
@@ -199,7 +199,7 @@ class DependencyGraph:
     def num_blocks(self, task_id) -> int:
         return self.task_dependency_graphs[task_id].num_blocks
 
-    def upstream(self, block):
+    def upstream(self, block: Block) -> list:
         """Every block that must finish before ``block`` may start, sorted
         by id."""
         blocks = self.task_dependency_graphs[block.task_id].upstream(block)
@@ -207,7 +207,7 @@ class DependencyGraph:
             blocks.extend(self.task_dependency_graphs[task_id].get_subgraph_blocks(block.read_roi))
         return sorted(blocks, key=lambda b: b.block_id[1])
 
-    def downstream(self, block):
+    def downstream(self, block: Block) -> list:
         """Every block that waits (also) for ``block``, sorted by id."""
         blocks = self.task_dependency_graphs[block.task_id].downstream(block)
         for task_id in sorted(self.downstream_tasks[block.task_id]):

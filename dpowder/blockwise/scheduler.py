@@ -10,7 +10,7 @@ as orphaned. ``TaskState`` keeps daisy's counts.
 import collections
 import logging
 
-from .blocks import BlockStatus, DoneMarkers
+from .blocks import Block, BlockStatus, DoneMarkers
 from .dependency_graph import DependencyGraph
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class Scheduler:
                 if not self.dependency_graph.upstream(block):
                     self._queue(block)
 
-    def get_ready_tasks(self):
+    def get_ready_tasks(self) -> list:
         """The tasks that have a block ready now."""
         return [self.task_map[t] for t, state in self.task_states.items() if state.ready_count > 0]
 
@@ -123,7 +123,7 @@ class Scheduler:
             logger.exception("check_function raised for block %s; processing it", block.block_id)
             return False
 
-    def acquire_block(self, task_id):
+    def acquire_block(self, task_id) -> "Block | None":
         """A block of ``task_id`` that may run now (status ``PROCESSING``),
         or ``None``. Blocks that ``check_function`` (or a done marker) says
         are done are skipped: counted as completed and skipped."""
@@ -148,7 +148,7 @@ class Scheduler:
         """Whether ``block`` was handed out and not released yet."""
         return block.block_id in self._processing.get(block.task_id, ())
 
-    def release_block(self, block, mark=True):
+    def release_block(self, block: Block, mark: bool = True) -> dict:
         """Take back ``block`` with status ``SUCCESS`` or ``FAILED``;
         returns ``{task_id: TaskState}`` of the tasks whose state changed."""
         task_id = block.task_id

@@ -221,7 +221,7 @@ class Server:
         self.scheduler = scheduler
         self.progress = progress
 
-    def run_blockwise(self, tasks):
+    def run_blockwise(self, tasks: list) -> dict:
         """Run ``tasks`` and their upstream tasks; returns ``{task_id:
         TaskState}``."""
         scheduler = Scheduler(tasks)
@@ -308,7 +308,7 @@ class SerialServer:
     worker function is called while its task has ready blocks (and takes
     them through an in-process ``Client``)."""
 
-    def run_blockwise(self, tasks):
+    def run_blockwise(self, tasks: list) -> dict:
         """Run ``tasks`` and their upstream tasks; returns ``{task_id:
         TaskState}``."""
         scheduler = Scheduler(tasks)

@@ -179,7 +179,7 @@ class _TaskOwner:
         self.__dict__["_dp_scheduler"] = None
 
 
-def run_blockwise(tasks, scheduler=None, progress=True, raise_on_failure=False, multiprocessing=True):
+def run_blockwise(tasks, scheduler=None, progress: bool = True, raise_on_failure: bool = False, multiprocessing: bool = True) -> bool:
     """Run ``tasks`` (and their upstream tasks first), each block once.
 
     Tasks of block functions run on dpowder's blockwise engine, task after
