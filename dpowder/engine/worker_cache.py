@@ -2,6 +2,7 @@
 once per worker process on first use and reused by every task that process
 runs; never pickled with a task."""
 
+import logging
 import threading
 
 _CACHE: dict = {}
@@ -27,6 +28,29 @@ def drop(key):
     """Forget the resource under ``key`` in this process (e.g. at teardown)."""
     with _LOCK:
         _CACHE.pop(key, None)
+
+
+def drop_tagged(tag):
+    """Forget every resource in this process whose key (a tuple) holds
+    ``tag``; returns how many were dropped."""
+    with _LOCK:
+        keys = [key for key in _CACHE if isinstance(key, tuple) and tag in key]
+        for key in keys:
+            del _CACHE[key]
+    return len(keys)
+
+
+def drop_everywhere(tag, clients):
+    """``drop_tagged(tag)`` here and on every worker of each client in
+    ``clients`` (e.g. at a node's teardown, so that a build leaves no model
+    cached on the cluster). A client that is closed or unreachable is
+    skipped: its workers, and their caches, are gone or going."""
+    drop_tagged(tag)
+    for client in clients:
+        try:
+            client.run(drop_tagged, tag)
+        except Exception as e:  # noqa: BLE001 -- teardown must not fail on a cluster going away
+            logging.getLogger(__name__).debug("dropping %r from the workers of %s: %s", tag, client, e)
 
 
 def in_worker():

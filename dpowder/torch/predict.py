@@ -1,6 +1,7 @@
 """``torch.Predict``: run a torch model on the arrays of a batch."""
 
 import os
+import uuid
 
 from ..checkpoints import load_torch
 from ..engine import worker_cache
@@ -113,6 +114,8 @@ class Predict(GenericPredict):
         self.model = model
         self.device = device
         self.trust_checkpoint = trust_checkpoint
+        # names this node's cached model in every process, so that teardown can drop it
+        self._cache_tag = f"torch.Predict-{uuid.uuid4().hex}"
 
     def dp_worker_resources(self):
         """One GPU per worker (dask worker resource ``GPU``) when predicting
@@ -145,7 +148,19 @@ class Predict(GenericPredict):
                     module.register_forward_hook(lambda m, i, o, name=name: hooks.__setitem__(name, o))
             return model, device, hooks
 
-        return self._once_per_process(prepare, str(self.device))
+        return self._once_per_process(prepare, str(self.device), self._cache_tag)
+
+    def teardown(self):
+        """Drop the prepared model from this process and from the workers of
+        the build's client and of dpowder's own cluster (they outlive the
+        build, and would keep every build's model)."""
+        from ..engine import cluster
+
+        clients = [cluster.active_client(self)]
+        if cluster.shared_cluster_running():
+            clients.append(cluster.shared_client(0))
+        unique = {id(c): c for c in clients if c is not None}
+        worker_cache.drop_everywhere(self._cache_tag, list(unique.values()))
 
     def predict(self, batch, request):
         torch = self._require()

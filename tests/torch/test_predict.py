@@ -181,3 +181,33 @@ def test_predict_without_torch_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match=r"pip install dpowder\[torch\]"):
         Predict(object(), inputs={0: RAW}, outputs={0: PRED})
+
+
+def _cached_models(tag):
+    from dpowder.engine import worker_cache
+
+    return sum(1 for key in list(worker_cache._CACHE) if isinstance(key, tuple) and tag in key)
+
+
+@pytest.mark.parametrize("where", ["in-process", "cluster"])
+def test_teardown_drops_the_cached_model_here_and_on_every_worker(volume, where, request):
+    """A build leaves no model cached: during the build each process that
+    ran a block holds one prepared model; after teardown none does."""
+    raw, _ = volume
+    client = request.getfixturevalue("cluster_client") if where == "cluster" else None
+    source = gp.ArraySource(RAW, gp.Array(raw[:12, :12, :12], gp.ArraySpec(roi=gp.Roi((0, 0, 0), (12, 12, 12)), voxel_size=(1, 1, 1))))
+    predict = Predict(network(), inputs={0: RAW}, outputs={0: PRED}, device="cpu")
+    pipeline = source + gp.Unsqueeze([RAW]) + gp.Unsqueeze([RAW]) + predict + gp.Scan(scan_reference((4, 4, 4)), progress_callback=ScanCallback())
+    request_ = gp.BatchRequest({PRED: gp.ArraySpec(roi=gp.Roi((2, 2, 2), (8, 8, 8))), RAW: gp.ArraySpec(roi=gp.Roi((0, 0, 0), (12, 12, 12)))})
+    tag = predict._cache_tag
+
+    def everywhere():
+        counts = [_cached_models(tag)]
+        if client is not None:
+            counts += list(client.run(_cached_models, tag).values())
+        return counts
+
+    with gp.build(pipeline, scheduler=client):
+        pipeline.request_batch(request_)
+        assert sum(everywhere()) >= 1
+    assert everywhere() == [0] * (1 if client is None else 3)
