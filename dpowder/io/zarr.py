@@ -22,6 +22,8 @@ import struct
 
 import numpy as np
 import zarr
+import zarr.codecs
+from zarr.abc.codec import BytesBytesCodec
 from zarr.storage import LocalStore, MemoryStore, WrapperStore, ZipStore
 
 from ..errors import DataSourceError, WriteError
@@ -478,7 +480,7 @@ def compressors(compression_type, zarr_format: int, checksum: bool | None = None
     if compression_type is None:
         if zarr_format == 2:
             return "auto"
-        codec = zarr.codecs.ZstdCodec(level=0, checksum=True)
+        codec: BytesBytesCodec = zarr.codecs.ZstdCodec(level=0, checksum=True)
     elif isinstance(compression_type, int) or compression_type == "gzip":
         level = 5 if compression_type == "gzip" else int(compression_type)
         if zarr_format == 2:
