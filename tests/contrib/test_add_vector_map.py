@@ -44,12 +44,9 @@ ROI = gp.Roi((0, 0), (10, 10))
 
 
 def test_min_distance_points_every_voxel_at_the_nearest_partner():
+    # the default pad_for_partners=(0, 0, 0) fits 2D data too
     node = gp.contrib.AddVectorMap(
-        {VECTORS: (SRC, TRG)},
-        {VECTORS: (1, 1)},
-        radius_phys=1,
-        partner_criterion="min_distance",
-        pad_for_partners=(0, 0),
+        {VECTORS: (SRC, TRG)}, {VECTORS: (1, 1)}, radius_phys=1, partner_criterion="min_distance"
     )
     src = [(1, (5, 5), {"partner_ids": [10, 11]}), (2, (2, 2), {}), (3, (8, 8), {"partner_ids": [99]})]
     trg = [(10, (5, 8), {}), (11, (9, 9), {})]

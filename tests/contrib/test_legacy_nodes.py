@@ -42,7 +42,7 @@ def test_constructible_and_using_raises_a_clear_error(name):
     kwargs, instead = LEGACY[name]
     node = cls(**kwargs)
     assert all(getattr(node, k) is v for k, v in kwargs.items())
-    pipeline = node if isinstance(node, gp.BatchFilter) is False else raw_source() + node
+    pipeline = raw_source() + node if isinstance(node, gp.BatchFilter) else node
     with pytest.raises(RemovedAPIError) as info:
         with gp.build(pipeline):
             pass

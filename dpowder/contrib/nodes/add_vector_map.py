@@ -77,7 +77,8 @@ class AddVectorMap(BatchFilter):
             node's label.
 
         pad_for_partners (tuple): Padding of the target nodes' request in
-            every axis, in world units.
+            every axis, in world units. The default, zeros, fits any number
+            of axes.
     """
 
     def __init__(
@@ -112,6 +113,8 @@ class AddVectorMap(BatchFilter):
             if map_key not in self.voxel_sizes:
                 raise PipelineSetupError(f"{self.describe()}: voxel_sizes has no entry for {map_key}")
             src_roi = self.spec[src_key].roi
+            if src_roi is not None and not any(self.pad_for_partners):
+                self.pad_for_partners = Coordinate((0,) * src_roi.dims)
             if src_roi is not None and src_roi.dims != len(self.pad_for_partners):
                 raise PipelineSetupError(
                     f"{self.describe()}: pad_for_partners {self.pad_for_partners} has {len(self.pad_for_partners)} "
