@@ -26,6 +26,7 @@ import zarr.codecs
 from zarr.abc.codec import BytesBytesCodec
 from zarr.storage import LocalStore, MemoryStore, WrapperStore, ZipStore
 
+from ..coordinate import Coordinate
 from ..errors import DataSourceError, WriteError
 from . import chunks, locks
 from .metadata import add_ome_multiscale, default_axis_names, funlib_attributes, ome_multiscale, read_metadata
@@ -319,8 +320,8 @@ def open_dataset(store, dataset, mode="r"):
     except ValueError as e:
         raise DataSourceError(str(e)) from e
     if is_n5(store) and metadata.voxel_size is not None and metadata.found_in.startswith("attributes"):
-        metadata.voxel_size = metadata.voxel_size[::-1]
-        metadata.offset = metadata.offset[::-1] if metadata.offset is not None else None
+        metadata.voxel_size = Coordinate(metadata.voxel_size[::-1])
+        metadata.offset = Coordinate(metadata.offset[::-1]) if metadata.offset is not None else None
     check = chunk_check(node)
     if check is not None and isinstance(node.store, ChunkCheckingStore):
         node.store.checks[node.path] = check

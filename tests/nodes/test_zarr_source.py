@@ -259,3 +259,27 @@ def test_corrupt_chunk_is_named(tmp_path, zarr_format):
             source.request_batch(request(OFFSET, (400, 80, 120)))
     message = str(info.value)
     assert f"chunk '{key}'" in message and "corrupt" in message and os.path.join(path, "volumes", "raw", key) in message
+
+
+# -- gunpowder 1.4.4's constructor ------------------------------------------------
+
+
+def test_filename_aliases_store_with_a_warning(tmp_path):
+    path = str(tmp_path / "data.zarr")
+    write_funlib(path)
+    with pytest.warns(DeprecationWarning, match="store="):
+        source = gp.ZarrSource(filename=path, datasets={RAW: "volumes/raw"})
+    assert source.store == path
+    with gp.build(source):
+        assert source.spec[RAW].roi == gp.Roi(OFFSET, (400, 80, 120))
+    with pytest.warns(DeprecationWarning), pytest.raises(AssertionError, match="either store or filename"):
+        gp.ZarrSource(path, {RAW: "volumes/raw"}, filename=path)
+
+
+def test_only_datasets_none_fails_at_construction(tmp_path):
+    with pytest.raises(AssertionError, match="datasets"):
+        gp.ZarrSource(str(tmp_path / "data.zarr"))
+    swapped = gp.ZarrSource({RAW: "volumes/raw"}, str(tmp_path / "data.zarr"))  # constructs
+    with pytest.raises(gp.PipelineSetupError, match="swapped"):
+        with gp.build(swapped):
+            pass

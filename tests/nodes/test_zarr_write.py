@@ -13,7 +13,7 @@ import xarray as xr
 import zarr
 
 import dpowder as gp
-from dpowder.errors import WriteError
+from dpowder.errors import PipelineConfigError, WriteError
 
 RAW = gp.ArrayKey("RAW")
 VOXEL_SIZE = (40, 4, 4)
@@ -197,3 +197,83 @@ def test_eight_processes_writing_unaligned_adjacent_blocks(tmp_path):
     np.testing.assert_array_equal(zarr.open_array(out, path="raw", mode="r")[...], data)
     # every lock file was removed by its holder: nothing is left beside the data
     assert sorted(os.listdir(str(tmp_path))) == ["out.zarr"]
+
+
+# -- a dataset made beforehand (gunpowder's tutorial) ------------------------------
+
+
+def make_dataset(out, shape=(5, 10, 10), offset=(120, 20, 0), zarr_format=3):
+    zarr.open_group(out, mode="a", zarr_format=zarr_format).create_array(
+        "prediction", shape=shape, chunks=(5, 5, 5), dtype=np.int32,
+        attributes={"resolution": list(VOXEL_SIZE), "offset": list(offset)},
+    )
+
+
+def test_a_dataset_made_beforehand_bounds_an_unbounded_upstream(tmp_path):
+    """The upstream provides RAW unbounded (as a Pad or a Predict may):
+    without the dataset that is a setup error; with it, the dataset's ROI
+    bounds the writes, and a Scan over it fills it exactly."""
+    out = str(tmp_path / "out.zarr")
+    make_dataset(out)
+    reference = request((0, 0, 0), (200, 20, 20))
+    pipeline = source() + gp.Pad(RAW, None) + gp.ZarrWrite({RAW: "prediction"}, store=out) + gp.Scan(reference)
+    total = gp.BatchRequest()
+    total[RAW] = gp.ArraySpec(roi=gp.Roi((120, 20, 0), (200, 40, 40)))
+    with gp.build(pipeline):
+        pipeline.request_batch(total)
+    # world (120, 20, 0) is voxel (1, 2, 2) of the source
+    np.testing.assert_array_equal(zarr.open_array(out, path="prediction", mode="r")[...], DATA[1:6, 2:12, 2:12])
+
+
+def test_only_the_part_inside_an_existing_dataset_is_written(tmp_path):
+    out = str(tmp_path / "out.zarr")
+    make_dataset(out)
+    pipeline = source() + gp.ZarrWrite({RAW: "prediction"}, store=out)
+    with gp.build(pipeline):
+        # reaches beyond the dataset (z 120:320, y 20:60, x 0:40) on every side
+        batch = pipeline.request_batch(request((80, 12, -8), (400, 80, 120)))
+        with pytest.raises(WriteError) as info:
+            pipeline.request_batch(request((320, 20, 0), (40, 8, 8)))  # entirely after it
+    assert batch[RAW].data.shape == (10, 20, 30)  # the batch itself is not cut
+    np.testing.assert_array_equal(zarr.open_array(out, path="prediction", mode="r")[...], DATA[1:6, 2:12, 2:12])
+    message = str(info.value)
+    assert "'prediction'" in message and "[320:360, 20:28, 0:8]" in message and "[120:320, 20:60, 0:40]" in message
+
+
+def test_constructors_never_validate_setup_does(tmp_path):
+    write = gp.ZarrWrite("not a dict", compression_type="lzma", zarr_format=4)
+    assert write.dataset_names == "not a dict"
+    with pytest.raises(PipelineConfigError, match="dataset_names"):
+        with gp.build(source() + write):
+            pass
+    bad = gp.ZarrWrite({RAW: "raw"}, store=str(tmp_path / "o.zarr"), compression_type="lzma")
+    with pytest.raises(PipelineConfigError, match="'lzma'"):
+        with gp.build(source() + bad):
+            pass
+    bad_format = gp.ZarrWrite({RAW: "raw"}, store=str(tmp_path / "o.zarr"), zarr_format=4)
+    with pytest.raises(PipelineConfigError, match="zarr_format must be 2 or 3, got 4"):
+        with gp.build(source() + bad_format):
+            pass
+
+
+def test_output_dir_and_output_filename_name_the_container(tmp_path):
+    write = gp.ZarrWrite({RAW: "raw"}, str(tmp_path / "run"), "out.hdf")
+    assert write.container() == f"{tmp_path}/run/out.hdf"
+    write_blockwise(source() + write, src_roi(), (400, 80, 120))
+    # a zarr container whatever its suffix
+    np.testing.assert_array_equal(zarr.open_array(f"{tmp_path}/run/out.hdf", path="raw", mode="r")[...], DATA)
+
+
+def test_n5_paths_store_resolution_and_offset_reversed(tmp_path):
+    """gunpowder reads and writes the funlib attributes of a ``.n5`` path in
+    reversed (x, y, z) order; the ROI read back is the one written."""
+    out = str(tmp_path / "out.n5")
+    write_blockwise(source() + gp.ZarrWrite({RAW: "raw"}, store=out), src_roi(), (400, 80, 120))
+    attrs = zarr.open_array(out, path="raw", mode="r").attrs
+    assert attrs["resolution"] == [4, 4, 40] and attrs["offset"] == [-8, 12, 80]
+    reader = gp.ZarrSource(out, {RAW: "raw"})
+    with gp.build(reader):
+        assert reader.spec[RAW].voxel_size == gp.Coordinate(VOXEL_SIZE)
+        assert reader.spec[RAW].roi == src_roi()
+        batch = reader.request_batch(request((160, 24, 4), (40, 4, 4)))
+    assert batch[RAW].data.tolist() == [[[DATA[2, 3, 3]]]]
