@@ -33,9 +33,12 @@ def main():
                 request[raw] = gp.ArraySpec(gp.Roi(offset, (160, 64, 64)))
                 lazy.append(p.to_dask(request))
             batches = client.gather(client.compute(lazy))
-    for batch in batches:
+    # Batch.id counts the batches of the process that made them (as in gunpowder): each of the 2
+    # workers counts from 0, so ids repeat; the requests are told apart by their seed
+    print("quickstart: batch ids count per worker process (gunpowder's Batch.id), so they repeat across workers")
+    for seed, batch in enumerate(batches):
         array = batch[raw]
-        print(f"batch {batch.id}: {raw} {array.spec.roi} shape {array.data.shape} "
+        print(f"request random_seed={seed} (batch.id {batch.id}): {raw} {array.spec.roi} shape {array.data.shape} "
               f"{array.data.dtype} range [{array.data.min():.3f}, {array.data.max():.3f}]")
     print(f"quickstart: {len(batches)} batches computed on a 2-worker LocalCluster")
 

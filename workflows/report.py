@@ -13,10 +13,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
 import numpy as np  # noqa: E402
 import zarr  # noqa: E402
 
-from demo_common import CONTAINER, FIGURE, HELD_OUT_FROM_X, NEIGHBORHOOD, PREDICTION, read_json, write_json  # noqa: E402
+from demo_common import (  # noqa: E402
+    CONTAINER, FIGURE, HELD_OUT_FROM_X, NEIGHBORHOOD, PREDICTION, VOXEL_SIZE, read_json, write_json,
+)
 
 
 def true_affinities(labels):
@@ -45,19 +48,44 @@ def quality(predicted, labels):
     }
 
 
-def figure(raw, labels, predicted, z):
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.3))
-    axes[0].imshow(raw[z], cmap="gray")
+def scale_bar(ax, width_voxels, um_per_voxel, length_um=10):
+    """A white bar of ``length_um`` µm in the lower left corner."""
+    pixels = length_um / um_per_voxel
+    height = ax.get_ylim()[0]
+    ax.add_patch(Rectangle((8, height - 14), pixels, 4, color="w"))
+    ax.text(8 + pixels / 2, height - 18, f"{length_um} µm", color="w", ha="center", va="bottom", fontsize=9)
+
+
+def figure(raw, labels, predicted, z, um_per_voxel=VOXEL_SIZE[2] / 1000):
+    """Raw (with an intensity colorbar), the instance labels (a legend of
+    their count) and the predicted affinities (RGB, with a legend of the
+    channels), one z slice, with a scale bar in µm on each panel."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.8), constrained_layout=True)
+    shown = axes[0].imshow(raw[z], cmap="gray")
+    fig.colorbar(shown, ax=axes[0], shrink=0.8, label="raw intensity")
     axes[0].set_title(f"raw, z = {z}")
-    axes[1].imshow(labels[z], cmap="tab20", interpolation="nearest")
+    ids = np.unique(labels[z])
+    masked = np.ma.masked_equal(labels[z], 0)
+    axes[1].imshow(np.zeros_like(labels[z]), cmap="gray", vmin=0, vmax=1)
+    axes[1].imshow(masked % 20, cmap="tab20", interpolation="nearest", vmin=0, vmax=19)
     axes[1].set_title("instance labels")
+    axes[1].legend(
+        handles=[Patch(color="k", label="background"), Patch(color=plt.cm.tab20(0.3), label=f"{(ids > 0).sum()} nuclei (one colour each)")],
+        loc="upper right", fontsize=8, framealpha=0.8,
+    )  # fmt: skip
     axes[2].imshow(np.moveaxis(predicted[:, z], 0, -1).clip(0, 1))
-    axes[2].set_title("predicted affinities (z, y, x as RGB)")
+    axes[2].set_title("predicted affinities")
+    axes[2].legend(
+        handles=[Patch(color=c, label=f"{a} neighbour affine") for c, a in (("r", "z"), ("g", "y"), ("b", "x"))]
+        + [Patch(color="w", label="all three (inside a nucleus)")],
+        loc="upper right", fontsize=8, framealpha=0.8,
+    )  # fmt: skip
     for ax in axes:
         ax.axvline(HELD_OUT_FROM_X - 0.5, color="w", lw=1, ls="--")
-        ax.axis("off")
-    axes[2].text(HELD_OUT_FROM_X + 4, 12, "held out", color="w")
-    fig.tight_layout()
+        ax.text(HELD_OUT_FROM_X + 3, raw.shape[1] - 30, "held out", color="w", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        scale_bar(ax, raw.shape[2], um_per_voxel)
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(FIGURE, dpi=80)
     plt.close(fig)

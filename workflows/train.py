@@ -13,12 +13,10 @@ go to ``output/train_report.json``.
 import logging
 import os
 import shutil
-import sys
 import time
 
 import torch
 from distributed import Client, LocalCluster
-from tqdm import tqdm
 
 import dpowder as gp
 from demo_common import (
@@ -61,7 +59,9 @@ def training_pipeline(model, n_iterations):
 
 
 def main():
+    logging.basicConfig(format="%(message)s")
     logging.getLogger("dpowder.torch.train").setLevel(logging.WARNING)
+    logging.getLogger("dpowder.callbacks").setLevel(logging.INFO)  # the progress lines without a terminal
     n = iterations()
     if os.environ.get("DPOWDER_DEMO_RESUME") != "1":
         shutil.rmtree(CHECKPOINTS.parent, ignore_errors=True)  # a fresh run; set DPOWDER_DEMO_RESUME=1 to continue
@@ -79,13 +79,11 @@ def main():
         start_iteration = train.iteration
         start = time.perf_counter()
         # a live bar on a terminal, a line every 30 s in a log
-        interval = 1.0 if sys.stderr.isatty() else 30.0
-        bar = tqdm(range(start_iteration, n), desc="train", unit="it", mininterval=interval, maxinterval=interval)
+        bar = gp.callbacks.progress(range(start_iteration, n), desc="train")
         for _ in bar:
             batch = pipeline.request_batch(request)
             losses.append(batch.loss)
-            stats = train.stream_stats
-            bar.set_postfix(loss=f"{batch.loss:.4f}", waited=f"{100 * stats.wait_fraction():.0f}%", refresh=False)
+            bar.set(loss=round(batch.loss, 4), waited=f"{100 * train.stream_stats.wait_fraction():.0f}%")
         seconds = time.perf_counter() - start
         stats = train.stream_stats
         summary = stats.summary() if stats is not None else "no new iterations"
@@ -104,7 +102,8 @@ def main():
     }
     write_json("train_report.json", report)
     print(f"train: {summary}")
-    print(f"train: {report['iterations']} iterations, loss {report['loss_start']} -> {report['loss_end']}, "
+    loss = "no new iterations" if not losses else f"loss {report['loss_start']:.4f} -> {report['loss_end']:.4f}"
+    print(f"train: {report['iterations']} iterations, {loss} (mean of the first and last {k}), "
           f"checkpoint {report['checkpoint']}")
 
 
