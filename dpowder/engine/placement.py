@@ -26,6 +26,7 @@ and streams. See docs/engine.md ("Where work runs").
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -81,6 +82,9 @@ def is_client(scheduler: object) -> bool:
 
 def default_client() -> Any:
     """The active default ``distributed.Client``, else ``None``."""
+    if "distributed" not in sys.modules:
+        # no client can exist; importing distributed costs a second
+        return None
     try:
         from distributed import default_client as _default_client
 

@@ -10,8 +10,6 @@ cluster and gathered, where the blocks ran on one).
 
 import itertools
 
-import dask
-import dask.array as da
 import networkx as nx
 import numpy as np
 
@@ -64,6 +62,8 @@ def stitch(request, requests, spec, locate, meta, client=None):
     blocks on a cluster are assembled there and gathered, so that the batch
     stays valid when the cluster goes (gunpowder's Scan returns its data).
     """
+    if client is not None:
+        import dask.array as da
     batch = Batch()
     grid_shape = requests.shape
     first_meta = meta(0)
@@ -94,7 +94,8 @@ def stitch(request, requests, spec, locate, meta, client=None):
         for combo in itertools.product(*axes):
             shape = tuple(leading) + tuple((stop - start) // voxel_size[d] for d, (_, start, stop) in enumerate(combo))
             if any(j is None for j, _, _ in combo):
-                pieces.append(da.zeros(shape, dtype=dtype))
+                if client is not None:
+                    pieces.append(da.zeros(shape, dtype=dtype))
                 continue
             index = int(np.ravel_multi_index([j for j, _, _ in combo], grid_shape, order="F"))
             block_roi = reference_roi.shift(requests.shift(index))
@@ -144,5 +145,8 @@ def stitch(request, requests, spec, locate, meta, client=None):
 
 
 def _piece(group, position, key, slices, shape, dtype):
+    import dask
+    import dask.array as da
+
     value = dask.delayed(_extract, pure=True)(group, position, key, slices)
     return da.from_delayed(value, shape=shape, dtype=dtype)
