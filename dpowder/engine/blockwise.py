@@ -11,16 +11,21 @@ task is paid once per group), and groups are submitted in bounded waves, so
 A block that raises is retried inside its task; one that keeps failing is
 recorded (block, node, exception) and reported at the end in a
 ``BlockwiseError``, after every other block finished. A worker that dies
-loses nothing: dask reschedules its tasks, and blocks write idempotently.
+loses nothing: dask reschedules its tasks, blocks write idempotently, and
+the job is a task the scheduler can run again (never data held only by
+workers). A group whose workers keep dying is split into single blocks, and
+a block that kills its worker on every attempt is quarantined and reported.
 
 See docs/blockwise.md for the decisions and their reasons.
 """
 
+import collections
 import concurrent.futures
 import logging
 import math
 import time
 import traceback
+import uuid
 
 import numpy as np
 
@@ -314,8 +319,13 @@ class DistributedExecutor:
         self._completed = None
 
     def ship(self, job):
-        # one copy per worker, deserialized once there (the nodes, a model)
-        return self.client.scatter(job, broadcast=True, hash=False)
+        # a task, not scattered data: each worker fetches the job once and
+        # keeps it while blocks need it, and if the workers holding it die
+        # (all of them, in turn) the scheduler runs the task again from the
+        # bytes it holds -- a scattered job would die with its last holder
+        import cloudpickle
+
+        return self.client.submit(_load_job, cloudpickle.dumps(job), pure=False, key=f"dpowder-job-{uuid.uuid4().hex}")
 
     def _usable(self, resources):
         if not resources:
@@ -439,6 +449,24 @@ class _Progress:
             self.callback.stop()
 
 
+def _worker_died(error):
+    """Whether a group's task failed because its workers kept dying
+    (``distributed``'s ``KilledWorker``), not because of a block's code."""
+    return type(error).__name__ == "KilledWorker"
+
+
+def _allowed_failures():
+    import dask
+
+    return int(dask.config.get("distributed.scheduler.allowed-failures", 3))
+
+
+def _load_job(payload):
+    import cloudpickle
+
+    return cloudpickle.loads(payload)
+
+
 def group_size(remaining, block_seconds, in_flight):
     """How many blocks the next task gets: one until a block's time is
     known; then a share of what remains, one per group in flight, so that
@@ -487,26 +515,53 @@ def run_blocks(
         indices = np.asarray(indices, dtype=np.int64)
         position = 0
         pending = {}
+        # blocks of a group whose worker died, to run one by one (so that the
+        # block that kills its worker is found, and only it fails)
+        alone = collections.deque()
 
         try:
-            while position < len(indices) or pending:
-                while position < len(indices) and len(pending) < in_flight:
-                    size = 1 if timeout is not None else group_size(len(indices) - position, block_seconds, in_flight)
-                    group = indices[position : position + size]
-                    position += len(group)
+            while position < len(indices) or pending or alone:
+                while (alone or position < len(indices)) and len(pending) < in_flight:
+                    if alone:
+                        group = np.asarray([alone.popleft()], dtype=np.int64)
+                    else:
+                        size = 1 if timeout is not None else group_size(len(indices) - position, block_seconds, in_flight)
+                        group = indices[position : position + size]
+                        position += len(group)
                     future = executor.submit(run_group, shipped, group, resources=resources)
                     pending[future] = (group, time.monotonic())
                 done, _ = executor.wait(set(pending), timeout=1.0 if timeout is not None else None)
                 # in submission order (futures given up on after a timeout are gone)
                 for future in [f for f in pending if f in done]:
                     group, _submitted = pending.pop(future)
-                    if executor.client is not None and job.keep:
-                        # the outputs stay on the worker; only their summary comes here
-                        summary = executor.result(executor.submit(_summary, future))
-                    else:
-                        summary = executor.result(future)
-                        if job.keep:
-                            summary.meta = summary.summary().meta
+                    try:
+                        if executor.client is not None and job.keep:
+                            # the outputs stay on the worker; only their summary comes here
+                            summary = executor.result(executor.submit(_summary, future))
+                        else:
+                            summary = executor.result(future)
+                            if job.keep:
+                                summary.meta = summary.summary().meta
+                    except Exception as error:
+                        if not _worker_died(error):
+                            raise
+                        if len(group) > 1:
+                            alone.extend(int(i) for i in group)
+                            continue
+                        index = int(group[0])
+                        failures.append(
+                            BlockFailure(
+                                index,
+                                job.describe_block(index),
+                                f"{type(error).__name__}: the block's worker process died on every attempt "
+                                f"(a crash, os._exit or out of memory); the block is quarantined",
+                                "",
+                                _allowed_failures() + 1,
+                            )
+                        )
+                        if progress is not None:
+                            progress.add(1)
+                        continue
                     failures.extend(summary.failures)
                     if summary.done:
                         seconds = sum(d for _, _, d in summary.done) / len(summary.done)
