@@ -47,7 +47,7 @@ def main():
     request[PREDICTED] = gp.ArraySpec(roi=volume)
 
     shutil.rmtree(PREDICTION, ignore_errors=True)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client, gp.build(pipeline, scheduler=client):
         start = time.perf_counter()
         pipeline.request_batch(request)

@@ -24,7 +24,9 @@ def main():
         + gp.IntensityScaleShift(raw, 2, -1)
     )
     rng = np.random.default_rng(0)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
+        # ":0": the dashboard on a free port (bokeh comes with the demo extra), no "port 8787 in use"
+        print(f"quickstart: dask dashboard at {client.dashboard_link}")
         with gp.build(pipeline, scheduler=client) as p:
             lazy = []
             for i in range(8):

@@ -74,7 +74,7 @@ def main():
         request.add(key, output_shape(TRAIN_INPUT) * VOXEL_SIZE)
 
     losses = []
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client, gp.build(pipeline, scheduler=client):
         start_iteration = train.iteration
         start = time.perf_counter()
