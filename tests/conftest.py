@@ -47,16 +47,25 @@ def anisotropic_source():
 
 # -- markers (pyproject.toml registers them; CONTRIBUTING.md: the fast subset) --
 
-# Tests that start a LocalCluster themselves, directly or through a node that
+# Tests that start a LocalCluster themselves, directly, through a node that
 # starts one (a training stream or PreCache without a client, Scan or daisy
-# workers with num_workers > 1): a module path marks the whole module. Tests
-# using the ``cluster_client`` fixture are marked without being listed.
+# workers with num_workers > 1) or in a subprocess, and tests that ask for
+# ``cluster_client`` by ``request.getfixturevalue`` (a module path marks the
+# whole module, a test id all its parameters, a full id one of them). Tests
+# taking the ``cluster_client`` fixture as an argument, and parameters named
+# ``cluster`` (``[cluster]``, ``[sync-cluster]``), are marked without being listed.
 CLUSTER_TESTS = {
+    "tests/blockwise/test_daisy_subprocess_workers.py",
+    "tests/compat/test_classic_training_pipeline.py::test_classic_training_pipeline_runs_unchanged",
     "tests/engine/test_blockwise.py::test_killing_a_worker_halfway_loses_no_block",
+    "tests/engine/test_flat_scripts.py",
     "tests/engine/test_stream.py::test_two_workers_deliver_close_to_twice_the_batches_of_one_for_a_slow_producer",
     "tests/engine/test_stream.py::test_without_a_client_a_feed_uses_the_process_wide_cluster_and_leaves_it_running",
-    "tests/nodes/test_precache.py::test_equal_requests_are_served_from_the_cache_in_seed_order[cluster]",
     "tests/nodes/test_zarr_write.py::test_eight_processes_writing_unaligned_adjacent_blocks",
+    "tests/test_cli.py::test_two_local_workers_run_quietly_shut_down_cleanly_and_end_with_a_summary",
+    "tests/torch/test_predict.py::test_daisy_blocks_prediction_is_bit_identical_to_whole_volume_pass[2]",
+    "tests/torch/test_predict.py::test_scan_prediction_is_bit_identical_to_whole_volume_pass[2]",
+    "tests/torch/test_predict_gpu_placement.py",
 }
 
 # Tests that take more than a few seconds (training, framework start-up,
@@ -64,9 +73,19 @@ CLUSTER_TESTS = {
 SLOW_TESTS = {
     "tests/blockwise/test_daisy_servers.py::test_logging_helpers_name_and_redirect_worker_logs",
     "tests/blockwise/test_daisy_subprocess_workers.py",
+    "tests/compat/test_ext.py::test_frameworks_are_imported_on_first_access_only",
     "tests/engine/test_blockwise.py::test_hundred_thousand_blocks_run_in_flat_driver_memory",
     "tests/engine/test_blockwise.py::test_killing_a_worker_halfway_loses_no_block",
     "tests/engine/test_flat_scripts.py",
+    "tests/jax/test_jax.py::test_training_drives_the_loss_down_and_returns_outputs_where_requested",
+    "tests/test_cli.py",
+    "tests/torch/test_predict.py::test_daisy_blocks_prediction_is_bit_identical_to_whole_volume_pass",
+    "tests/torch/test_predict.py::test_importing_dpowder_torch_does_not_import_torch",
+    "tests/torch/test_predict.py::test_output_shape_not_matching_the_request_names_block_node_and_key",
+    "tests/torch/test_predict.py::test_scan_prediction_is_bit_identical_to_whole_volume_pass",
+    "tests/torch/test_train.py::test_importing_dpowder_torch_does_not_import_torch",
+    "tests/torch/test_train.py::test_tensorboard_summaries_are_written_to_log_dir",
+    "tests/torch/test_train.py::test_training_on_a_learnable_task_drives_the_loss_down",
 }
 
 
@@ -76,9 +95,15 @@ def _listed(item, listed):
     return path in listed or item.nodeid in listed or f"{path}::{name.split('[')[0]}" in listed
 
 
+def _cluster_parameter(item):
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and "cluster" in callspec.id.split("-")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if "cluster_client" in getattr(item, "fixturenames", ()) or _listed(item, CLUSTER_TESTS):
+        uses_fixture = "cluster_client" in getattr(item, "fixturenames", ())
+        if uses_fixture or _cluster_parameter(item) or _listed(item, CLUSTER_TESTS):
             item.add_marker(pytest.mark.cluster)
         if _listed(item, SLOW_TESTS):
             item.add_marker(pytest.mark.slow)
