@@ -185,6 +185,12 @@ def _remove_provided(node, request):
             del request[key]
 
 
+def _is_filter(node):
+    from ..nodes.batch_filter import BatchFilter
+
+    return isinstance(node, BatchFilter)
+
+
 def _kind(node, own_provide=True):
     from ..nodes.batch_filter import BatchFilter
     from ..nodes.batch_provider import BatchProvider
@@ -292,6 +298,10 @@ def plan_multi(node, request, stats=None, global_seed=None):
     downstream = request.copy()
     before = dict(node.__dict__)
     seed_node(node, seed, 0)
+    # as gunpowder's request_batch: a provider (not a filter) gets its
+    # request without placeholders, unless it enabled them
+    if removes_placeholders(node) and not _is_filter(node):
+        request = without_placeholders(request)
     with _global_rng(node):
         if not is_own(node):
             seed_global(global_seed)

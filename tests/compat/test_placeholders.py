@@ -85,3 +85,39 @@ def test_autoskip_ignores_placeholders():
     with gp.build(Source() + UpdatesGT()) as p:
         p.request_batch(placeholder_request())
     assert "autoskip process" not in SEEN
+
+
+class Second(gp.BatchProvider):
+    """Provides GT only."""
+
+    def setup(self):
+        self.provides(GT, gp.ArraySpec(gp.Roi((0,), (8,)), (1,), dtype=np.float32))
+
+    def provide(self, request):
+        batch = gp.Batch()
+        for key, spec in request.items():
+            batch[key] = gp.Array(np.ones(int(spec.roi.shape[0]), dtype=np.float32), gp.ArraySpec(spec.roi, (1,), dtype=np.float32))
+        return batch
+
+
+class OnlyRaw(gp.BatchProvider):
+    def setup(self):
+        self.provides(RAW, gp.ArraySpec(gp.Roi((0,), (8,)), (1,), dtype=np.float32))
+
+    def provide(self, request):
+        batch = gp.Batch()
+        for key, spec in request.items():
+            batch[key] = gp.Array(np.zeros(int(spec.roi.shape[0]), dtype=np.float32), gp.ArraySpec(spec.roi, (1,), dtype=np.float32))
+        return batch
+
+
+def test_a_merge_provider_passes_no_placeholders_upstream():
+    """MergeProvider is a provider, not a filter: its request arrives without
+    placeholders, so the filters above its upstreams never see them."""
+    SEEN.clear()
+    pipeline = (OnlyRaw(), Second() + Sees()) + gp.MergeProvider()
+    request = placeholder_request()
+    with gp.build(pipeline) as p:
+        batch = p.request_batch(request)
+    assert "prepare" not in SEEN  # GT was only a placeholder: Second's branch was not asked
+    assert list(batch.keys()) == [RAW]
