@@ -153,7 +153,8 @@ def array_from_xarray(data_array: xr.DataArray, interpolatable: bool | None = No
     if not spatial:
         spec = ArraySpec(nonspatial=True, interpolatable=interpolatable)
     else:
-        voxel_size, offset = [], []
+        voxel_size: list[int] = []
+        offset: list[int] = []
         for i, dim in enumerate(spatial):
             values = data_array.coords[dim].values
             if len(values) >= 2:
@@ -175,10 +176,9 @@ def array_from_xarray(data_array: xr.DataArray, interpolatable: bool | None = No
                 raise ValueError(f"dim '{dim}' is empty")
             first = values[0] - (voxel_size[-1] / 2 if coords == "center" else 0)
             offset.append(int(_as_int(np.array([first]), f"first voxel's begin corner of dim '{dim}'")[0]))
-        voxel_size = Coordinate(voxel_size)
-        offset = Coordinate(offset)
+        grid = Coordinate(voxel_size)
         shape = Coordinate(data.shape[len(channels):])
-        spec = ArraySpec(roi=Roi(offset, shape * voxel_size), voxel_size=voxel_size, interpolatable=interpolatable)
+        spec = ArraySpec(roi=Roi(Coordinate(offset), shape * grid), voxel_size=grid, interpolatable=interpolatable)
     for name in _OWN_ATTRS:
         attrs.pop(name, None)
     return Array(data, spec, attrs=attrs)

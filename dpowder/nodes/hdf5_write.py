@@ -14,8 +14,9 @@ class Hdf5Write(Hdf5LikeWrite):
     is stored in the dataset.
 
     Each dataset spans the ROI the upstream provides for its key and is
-    created once, when the first batch arrives (an existing dataset is
-    reused), with ``resolution`` and ``offset`` attributes. HDF5 has no
+    created once, when the first batch arrives, with ``resolution`` and
+    ``offset`` attributes. An existing dataset is reused and bounds what is
+    written (see ``ZarrWrite``). HDF5 has no
     concurrent writers, so every write holds a lock on the whole file:
     writes from many processes are serialized (for parallel blockwise
     writes, prefer ``ZarrWrite``).

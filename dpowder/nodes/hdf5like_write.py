@@ -21,9 +21,13 @@ class Hdf5LikeWrite(DatasetHandles, BatchFilter):
 
     Each dataset spans the ROI the upstream provides for its key (known at
     setup) and is created once, by the first batch that reaches a writer (a
-    lock makes concurrent first writers create it once; an existing dataset
-    is reused). Each batch is written in the task that processes it, at the
-    position of its ROI. Subclasses implement ``container()``,
+    lock makes concurrent first writers create it once). An existing dataset
+    is reused and bounds the writes: it gives the extent where the upstream
+    ROI is unbounded, a batch reaching beyond it writes only its part inside
+    it, and a batch entirely outside it is a ``WriteError``. Each batch is
+    written in the task that processes it, at the position of its ROI.
+    Arguments are checked in ``setup`` (gunpowder's constructors accept
+    anything). Subclasses implement ``container()``,
     ``_require_dataset(container, name, shape, chunks, dtype, compression,
     voxel_size, offset, channel_dims)`` -> ``(handle, Metadata)`` (open the
     dataset, or create it so: the ``require_dataset`` of their ``dpowder.io``
