@@ -160,9 +160,9 @@ def _from_scheduler(scheduler: Any, num_workers: int, purpose: Purpose, source: 
             f"'sync', 'threads', 'processes' or 'distributed'"
         )
     if callable(scheduler):
-        name = _get_names().get(scheduler)
-        if name is not None:
-            return _from_scheduler(name, num_workers, purpose, source)
+        known = _get_names().get(scheduler)
+        if known is not None:
+            return _from_scheduler(known, num_workers, purpose, source)
         client = getattr(scheduler, "__self__", None)
         if client is not None and is_client(client):
             # ``client.get``, as dask's config holds it for a default client
