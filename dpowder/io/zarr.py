@@ -518,6 +518,26 @@ def _creation_lock(store, dataset):
         yield
 
 
+def array_layout(zarr_format: int, axis_names: list[str], compression_type=None) -> dict:
+    """The ``create_array`` arguments dpowder writes every new array with:
+    compressors (and the crc32c checksum in format 3), the fill value, and
+    xarray's dims (``dimension_names`` in format 3, the ``_ARRAY_DIMENSIONS``
+    attribute in format 2, under ``attributes``: merge them with yours)."""
+    layout = {
+        "compressors": compressors(compression_type, zarr_format),
+        # format 2: no fill value (zarr 3, tensorstore and neuroglancer read
+        # unwritten chunks as 0), because xarray masks a format-2 fill value
+        # as NaN (the zeros of labels too)
+        "fill_value": 0 if zarr_format == 3 else None,
+        "attributes": {},
+    }
+    if zarr_format == 3:
+        layout["dimension_names"] = list(axis_names)
+    else:
+        layout["attributes"]["_ARRAY_DIMENSIONS"] = list(axis_names)
+    return layout
+
+
 def container_format(store) -> int | None:
     """The zarr format of an existing container, or None."""
     if not _exists(store):
@@ -567,22 +587,9 @@ def require_dataset(
             if is_n5(store):
                 attributes["resolution"] = attributes["resolution"][::-1]
                 attributes["offset"] = attributes["offset"][::-1]
-            dims = {"dimension_names": names} if fmt == 3 else {}
-            if fmt == 2:
-                attributes["_ARRAY_DIMENSIONS"] = names
-            root.create_array(
-                path,
-                shape=shape,
-                chunks=chunks,
-                dtype=dtype,
-                compressors=compressors(compression_type, fmt),
-                # format 2: no fill value (zarr 3, tensorstore and
-                # neuroglancer read unwritten chunks as 0), because xarray
-                # masks a format 2 fill value as NaN (zeros of labels too)
-                fill_value=0 if fmt == 3 else None,
-                attributes=attributes,
-                **dims,
-            )
+            layout = array_layout(fmt, names, compression_type)
+            attributes.update(layout.pop("attributes"))
+            root.create_array(path, shape=shape, chunks=chunks, dtype=dtype, attributes=attributes, **layout)
             group_path, _, name = path.rpartition("/")
             group = root.require_group(group_path) if group_path else root
             entry = ome_multiscale(name, name, voxel_size, offset, spatial_dims, channel_dims)
