@@ -26,7 +26,7 @@ import threading
 
 from ..errors import WriteError
 
-_process_locks = {}
+_process_locks: dict = {}
 _process_locks_guard = threading.Lock()
 
 
