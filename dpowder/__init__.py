@@ -22,7 +22,7 @@ from .errors import (
 from .graph import Edge, Graph, GraphKey, GraphKeys, Node
 from .graph_spec import GraphSpec
 from .nodes import *  # noqa: F401,F403 -- the node names, as gunpowder exports them
-from .pipeline import Pipeline, build
+from .pipeline import Pipeline, build, to_xarray
 from .producer_pool import ProducerPool
 from .provider_spec import ProviderSpec
 from .roi import Roi

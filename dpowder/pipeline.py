@@ -9,6 +9,7 @@ from .nodes.batch_provider import BatchProvider
 __all__ = [
     "Pipeline",
     "build",
+    "to_xarray",
     "PipelineSetupError",
     "PipelineRequestError",
     "BatchRequestError",
@@ -190,3 +191,26 @@ class build:
     def __exit__(self, exc_type, exc_value, tb):
         self.pipeline.internal_teardown()
         return False
+
+
+def to_xarray(pipeline, request, coords="corner"):
+    """The batch of ``request`` to ``pipeline`` as an ``xarray.Dataset`` in
+    world coordinates, lazily where the pipeline allows: for a pipeline
+    ending in ``Scan``, its variables are dask arrays whose chunks are the
+    blocks, so that selecting a region (``.sel``, ``.isel``) and computing it
+    runs only the blocks that intersect it. Other pipelines are computed now.
+
+    Args:
+
+        pipeline (Pipeline): A built pipeline.
+
+        request (BatchRequest): What to ask it (non-empty).
+
+        coords (str): ``"corner"`` (voxel begin corners, default) or
+            ``"center"`` (voxel centres), see ``Array.to_xarray``.
+    """
+    from .batch import Batch
+
+    lazy = pipeline.to_dask(request)
+    batch = lazy if isinstance(lazy, Batch) else lazy.compute()
+    return batch.to_xarray(coords=coords)

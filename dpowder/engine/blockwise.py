@@ -21,6 +21,7 @@ See docs/blockwise.md for the decisions and their reasons.
 
 import collections
 import concurrent.futures
+import itertools
 import logging
 import math
 import time
@@ -29,6 +30,7 @@ import uuid
 
 import numpy as np
 
+from ..array import Array
 from ..batch import Batch
 from ..errors import BatchRequestError, DpowderError, PipelineConfigError, PipelineRequestError
 from ..nodes.batch_filter import BatchFilter
@@ -643,3 +645,114 @@ def raise_failures(failures, num_blocks, what):
         f"the other blocks finished:\n" + "\n".join(lines),
         failures,
     )
+
+
+# -- lowered: a scan as part of a dask graph ----------------------------------
+
+#: at most this many group tasks for a scan's empty request (the scheduler
+#: handles a few thousand tasks in well under a second)
+MAX_LOWERED_TASKS = 2048
+
+
+def _blocks_or_raise(job, indices, what):
+    """A group task of a lowered scan: its blocks, or a ``BlockwiseError``
+    naming the ones that failed."""
+    result = run_group(job, indices)
+    raise_failures(result.failures, job.num_blocks, what)
+    return result
+
+
+def _block_piece(result, key, slices):
+    return result.outputs[0][key].data[slices]
+
+
+def _all_done(*results):
+    return Batch()
+
+
+def lower_scan(node, requests, request, spec):
+    """The lazy form of ``scan_blocks``: nothing runs now but planning (the
+    first and last block, so request errors come first) and, for a
+    non-empty request, one pilot block that tells the arrays' dtypes and
+    channel shapes.
+
+    For an empty request, a ``Delayed`` whose dependencies are every block's
+    task (grouped into at most ``MAX_LOWERED_TASKS`` tasks); computing it
+    runs the blocks (their writes) and gives an empty ``Batch``. For a
+    non-empty request, a ``Batch`` of dask arrays whose chunks are the blocks'
+    pieces (as ``stitch`` cuts them): computing a region runs only the blocks
+    that intersect it (dask's culling).
+    """
+    import dask.array as da
+    from dask.delayed import Delayed
+
+    from .stitch import _axis_segments
+
+    node.plan_ends(requests)
+    empty = len(request) == 0
+    job = PipelineJob(node.get_upstream_provider(), requests, keep=not empty, retries=2)
+    token = uuid.uuid4().hex[:12]
+    job_key = f"dpowder-scan-job-{token}"
+    what = node.describe()
+    n = requests.num_blocks
+    if empty:
+        graph = {job_key: job}
+        size = max(1, -(-n // MAX_LOWERED_TASKS))
+        groups = []
+        for start in range(0, n, size):
+            key = f"dpowder-scan-blocks-{token}-{start}"
+            graph[key] = (_blocks_or_raise, job_key, np.arange(start, min(n, start + size)), what)
+            groups.append(key)
+        final = f"dpowder-scan-{token}"
+        graph[final] = (_all_done, *groups)
+        return Delayed(final, graph)
+
+    pilot = run_group(job, [0])
+    raise_failures(pilot.failures, n, what)
+    meta = pilot.summary().meta[0]
+
+    def block_key(index):
+        return f"dpowder-scan-block-{token}-{index}"
+
+    graph = {job_key: job, block_key(0): pilot}
+    batch = Batch()
+    for key, request_spec in request.array_specs.items():
+        dtype, leading = meta[0][key]
+        roi = request_spec.roi
+        array_spec = spec[key].copy()
+        array_spec.roi = roi
+        voxel_size = spec[key].voxel_size
+        reference_roi = requests.reference[key].roi
+        axes = [
+            _axis_segments(
+                reference_roi.begin[d] + requests.positions[d], reference_roi.shape[d], roi.begin[d], roi.end[d]
+            )
+            for d in range(roi.dims)
+        ]
+        name = f"dpowder-scan-{key}-{token}"
+        lead = (slice(None),) * len(leading)
+        for chunk_index in itertools.product(*[range(len(a)) for a in axes]):
+            combo = [axes[d][i] for d, i in enumerate(chunk_index)]
+            shape = tuple(leading) + tuple((stop - start) // voxel_size[d] for d, (_, start, stop) in enumerate(combo))
+            chunk_key = (name,) + (0,) * len(leading) + tuple(chunk_index)
+            if any(j is None for j, _, _ in combo):
+                graph[chunk_key] = (np.zeros, shape, dtype)
+                continue
+            index = int(np.ravel_multi_index([j for j, _, _ in combo], requests.shape, order="F"))
+            if block_key(index) not in graph:
+                graph[block_key(index)] = (_blocks_or_raise, job_key, np.asarray([index]), what)
+            block_roi = reference_roi.shift(requests.shift(index))
+            slices = lead + tuple(
+                slice((start - block_roi.begin[d]) // voxel_size[d], (stop - block_roi.begin[d]) // voxel_size[d])
+                for d, (_, start, stop) in enumerate(combo)
+            )
+            graph[chunk_key] = (_block_piece, block_key(index), key, slices)
+        chunks = tuple((s,) for s in leading) + tuple(
+            tuple((stop - start) // voxel_size[d] for _, start, stop in axis) for d, axis in enumerate(axes)
+        )
+        batch[key] = Array(da.Array(graph, name, chunks, dtype=dtype), array_spec)
+    if request.graph_specs:
+        raise PipelineRequestError(
+            f"{what}: graphs ({sorted(request.graph_specs)}) cannot be lowered lazily; use request_batch()"
+        )
+    return batch

@@ -255,6 +255,10 @@ def to_dask(node, request, fuse=False):
     ``lower``)."""
     stats = ProfilingStats()
     root = plan(node, _own_copy(request), stats)
+    if root.kind == DRIVER and callable(getattr(root.node, "lowered", None)):
+        # a blockwise map at the output lowers itself: a lazy Batch of dask
+        # arrays (or, for an empty request, a Delayed over every block)
+        return root.node.lowered(root.work.request)
     if _has_driver_step(root):
         names = sorted({s.node.name() for s in root.walk() if s.kind == DRIVER})
         raise PipelineRequestError(

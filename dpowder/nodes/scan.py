@@ -104,6 +104,15 @@ class Scan(blockwise.BlockwiseFilter):
                 raise PipelineConfigError(f"{self.describe()}: the reference spec of {key} has no ROI")
 
     def provide(self, request):
+        requests = self._block_requests(request)
+        return blockwise.scan_blocks(self, requests, request, self.spec, self.progress_callback, self.cache_size)
+
+    def lowered(self, request):
+        """The lazy form of ``provide`` (``Pipeline.to_dask``): see
+        ``engine.blockwise.lower_scan``."""
+        return blockwise.lower_scan(self, self._block_requests(request), request, self.spec)
+
+    def _block_requests(self, request):
         scan_spec = self.spec if len(request) == 0 else request
         for key in request.keys():
             if key not in self.reference:
@@ -112,8 +121,7 @@ class Scan(blockwise.BlockwiseFilter):
                     f"({sorted(self.reference.keys())}); add {key} to the reference"
                 )
         shifts = self._axis_shifts(self._get_shift_roi(scan_spec), self._get_stride())
-        requests = ShiftedRequests(self.reference, shifts)
-        return blockwise.scan_blocks(self, requests, request, self.spec, self.progress_callback, self.cache_size)
+        return ShiftedRequests(self.reference, shifts)
 
     def _get_stride(self):
         """The largest shift that tiles the space: the smallest reference
