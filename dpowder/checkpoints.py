@@ -106,7 +106,7 @@ def _describe(tree, leaves):
 
 
 def _rebuild(structure, archive):
-    (kind, value), = structure.items()
+    ((kind, value),) = structure.items()
     if kind == "none":
         return None
     if kind == "leaf":
@@ -127,7 +127,11 @@ def save_jax_params(jax, path, params):
     tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
         if structure is not None:
-            np.savez(f, **{f"leaf_{i}": leaf for i, leaf in enumerate(leaves)}, **{_STRUCTURE: np.array(json.dumps(structure))})
+            np.savez(
+                f,
+                **{f"leaf_{i}": leaf for i, leaf in enumerate(leaves)},
+                **{_STRUCTURE: np.array(json.dumps(structure))},
+            )
         else:
             logger.warning(
                 "checkpoint %s: the parameters hold pytree nodes other than dicts, lists and tuples; writing a "
@@ -145,7 +149,9 @@ def load_jax_params(path, trust_checkpoint=False, opt_in="trust_checkpoint=True"
     if zipfile.is_zipfile(path):
         with np.load(path, allow_pickle=False) as archive:
             if _STRUCTURE not in archive.files:
-                raise DataSourceError(f"checkpoint {os.fspath(path)!r} is an .npz archive without {_STRUCTURE!r}: not dpowder jax parameters")
+                raise DataSourceError(
+                    f"checkpoint {os.fspath(path)!r} is an .npz archive without {_STRUCTURE!r}: not dpowder jax parameters"
+                )
             return _rebuild(json.loads(str(archive[_STRUCTURE])), archive)
     if not trust_checkpoint:
         raise _refuse(path, "is a pickle (jax parameters of an older version, or a tree of custom nodes)", opt_in,

@@ -53,7 +53,9 @@ def network():
 def predict(checkpoint, **kwargs):
     data = np.arange(64, dtype=np.float32).reshape(1, 1, 4, 4, 4)
     source = gp.ArraySource(RAW, gp.Array(data, gp.ArraySpec(roi=gp.Roi((0, 0, 0), (4, 4, 4)), voxel_size=(1, 1, 1))))
-    node = gp.torch.Predict(network(), inputs={0: RAW}, outputs={0: PRED}, checkpoint=checkpoint, device="cpu", **kwargs)
+    node = gp.torch.Predict(
+        network(), inputs={0: RAW}, outputs={0: PRED}, checkpoint=checkpoint, device="cpu", **kwargs
+    )
     request = gp.BatchRequest()
     request[RAW] = gp.ArraySpec(roi=gp.Roi((0, 0, 0), (4, 4, 4)))
     request[PRED] = gp.ArraySpec(roi=gp.Roi((0, 0, 0), (4, 4, 4)))
@@ -154,7 +156,11 @@ def test_jax_parameters_are_npz_and_round_trip_exactly(tmp_path):
     loaded = load_jax_params(path)
     assert set(loaded) == {"w", "layers"} and loaded["w"] == np.float32(1.5)
     np.testing.assert_array_equal(loaded["layers"][0]["k"], np.arange(6.0).reshape(2, 3))
-    assert isinstance(loaded["layers"][1], tuple) and loaded["layers"][1][0] == 2**40 + 1 and loaded["layers"][1][1] is None
+    assert (
+        isinstance(loaded["layers"][1], tuple)
+        and loaded["layers"][1][0] == 2**40 + 1
+        and loaded["layers"][1][1] is None
+    )
 
 
 def test_pickled_jax_parameters_load_only_when_trusted(tmp_path):
