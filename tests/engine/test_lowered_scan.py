@@ -6,7 +6,6 @@ shapes), and computing a region runs only the blocks that intersect it
 (dask's culling); ``dpowder.to_xarray`` gives the same as a lazy Dataset in
 world coordinates. Results equal ``request_batch``'s exactly."""
 
-import dask
 from dask.delayed import Delayed
 import dask.array as da
 import numpy as np
