@@ -257,6 +257,11 @@ def open_root(store, mode="r", dataset=""):
     try:
         return zarr.open_group(_store_like(store, mode), mode=mode)
     except (FileNotFoundError, zarr.errors.NodeNotFoundError) as e:
+        if _is_local_path(store) and os.path.isfile(os.path.join(os.fspath(store), "attributes.json")):
+            raise DataSourceError(
+                f"{describe_store(store)} is an N5 container (attributes.json), which zarr-python 3 cannot "
+                f"read: convert it to zarr (e.g. with tensorstore, or zarr-python 2's N5Store)"
+            ) from e
         raise DataSourceError(f"no zarr container at {describe_store(store)} ({e}): check the path or store") from e
     except ValueError as e:
         if isinstance(e, json.JSONDecodeError) or _broken_metadata(store, "") is not None:

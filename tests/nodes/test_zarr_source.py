@@ -283,3 +283,11 @@ def test_only_datasets_none_fails_at_construction(tmp_path):
     with pytest.raises(gp.PipelineSetupError, match="swapped"):
         with gp.build(swapped):
             pass
+
+
+def test_a_real_n5_container_says_zarr_3_cannot_read_it(tmp_path):
+    path = tmp_path / "data.n5"
+    (path / "raw").mkdir(parents=True)
+    (path / "attributes.json").write_text('{"n5": "2.0.0"}')
+    message = build_error(gp.ZarrSource(str(path), {RAW: "raw"}))
+    assert str(path) in message and "N5 container" in message and "zarr-python 3 cannot read" in message
