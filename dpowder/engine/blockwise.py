@@ -36,7 +36,7 @@ from ..errors import BatchRequestError, DpowderError, PipelineConfigError, Pipel
 from ..nodes.batch_filter import BatchFilter
 from . import allocator, tasks
 from .cluster import build_scheduler
-from .placement import place
+from .placement import place, ready
 
 logger = logging.getLogger(__name__)
 
@@ -381,7 +381,7 @@ def executor_for(node, num_workers, cluster=None, retries=0):
     process-wide cluster is ``cluster.shared_client``)."""
     where = place(build_scheduler(node), num_workers, "blockwise")
     if where.kind == "distributed":
-        return DistributedExecutor(where.client, retries)
+        return DistributedExecutor(ready(where.client), retries)
     if where.kind == "threads":
         return ThreadExecutor(max(where.workers, 1))
     return SyncExecutor()

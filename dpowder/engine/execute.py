@@ -21,7 +21,7 @@ from ..errors import PipelineRequestError
 from ..profiling import ProfilingStats
 from . import allocator, tasks
 from .cluster import build_scheduler
-from .placement import place
+from .placement import place, ready
 from .plan import DRIVER, FILTER, INLINE, MULTI, SOURCE, Work, plan
 
 
@@ -275,7 +275,7 @@ def compute(graph, key, where=None):
     if where is None or where.kind == "sync":
         return dask.local.get_sync(graph, key)
     if where.kind == "distributed":
-        return where.client.get(graph, key)
+        return ready(where.client).get(graph, key)
     if where.kind == "threads":
         return dask.threaded.get(graph, key, num_workers=where.workers)
     if where.kind == "processes":

@@ -125,6 +125,35 @@ def place(scheduler: Any, num_workers: int, purpose: Purpose) -> Placement:
     return Placement("sync", source="default")
 
 
+#: seconds to wait for a given client's first worker (dask config
+#: ``dpowder.workers-timeout``)
+WORKERS_TIMEOUT = 120.0
+
+
+def ready(client: Any) -> Any:
+    """``client``, once it has at least one worker: a cluster whose workers
+    are still starting (a job queue, ``dask worker`` started by hand) is
+    waited for, with a message, up to ``dpowder.workers-timeout`` seconds."""
+    import logging
+
+    if client.scheduler_info().get("workers"):
+        return client
+    timeout = float(dask.config.get("dpowder.workers-timeout", WORKERS_TIMEOUT))
+    address = getattr(getattr(client, "scheduler", None), "address", client)
+    logging.getLogger(__name__).warning(
+        "dpowder: the dask scheduler at %s has no workers yet; waiting up to %.0f s for one", address, timeout
+    )
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except Exception as e:
+        raise PipelineConfigError(
+            f"the dask scheduler at {address} got no worker within {timeout:.0f} s: start workers "
+            f"(`dask worker {address}`, or scale your dask-jobqueue cluster) with dpowder importable, or "
+            f"raise the wait with dask.config.set({{'dpowder.workers-timeout': seconds}})"
+        ) from e
+    return client
+
+
 def _owned(num_workers: int, source: str) -> Placement:
     from .cluster import shared_client
 

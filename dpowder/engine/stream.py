@@ -30,7 +30,7 @@ import dask
 
 from ..profiling import ProfilingStats
 from .cluster import build_scheduler
-from .placement import place
+from .placement import place, ready
 from .execute import NODE_PREFIX, execute_local, lower
 from .tasks import attach_stats
 from .plan import DRIVER, plan
@@ -317,7 +317,7 @@ class Feed:
         if where.kind != "distributed":
             # the calling process: batches made when asked for
             return None
-        return where.client
+        return ready(where.client)
 
     @property
     def stats(self):

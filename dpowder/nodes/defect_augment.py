@@ -2,7 +2,6 @@
 
 import numpy as np
 from scipy import ndimage
-from skimage.draw import line
 
 from ..array import Array
 from ..batch import Batch
@@ -237,6 +236,8 @@ class DefectAugment(BatchFilter):
         else:
             x0, y0, x1, y1 = ends[0], 0, ends[1], shape[1] - 1
         line_mask = np.zeros(shape, dtype=bool)
+        from skimage.draw import line  # scikit-image imports in ~1 s: on first use
+
         rr, cc = line(x0, y0, x1, y1)
         line_mask[rr, cc] = True
         direction = np.array([x1 - x0, y1 - y0], dtype=np.float64)

@@ -4,7 +4,6 @@ units."""
 import math
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from ..array import Array
 from ..array_spec import ArraySpec
@@ -191,6 +190,8 @@ class DeformAugment(SpatialAugment):
             rotation[b, a] = math.sin(angle)
             return rotation
         if dims == 3:
+            from scipy.spatial.transform import Rotation  # imports in ~1 s: on first use
+
             return Rotation.random(random_state=self.rng).as_matrix()
         return None
 

@@ -5,7 +5,6 @@ import itertools
 import logging
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ..array import Array
 from ..array_spec import ArraySpec
@@ -195,6 +194,8 @@ class RandomLocation(BatchFilter):
                 f"{spec.roi}; no location can contain one"
             )
         points = np.asarray(locations, dtype=np.float64)
+        from scipy.spatial import cKDTree
+
         counts = cKDTree(points).query_ball_point(points, r=self.point_balance_radius, return_length=True)
         self.points = points
         self.cumulative_weights = np.cumsum(1.0 / np.asarray(counts, dtype=np.float64))

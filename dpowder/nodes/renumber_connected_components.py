@@ -1,7 +1,6 @@
 """``RenumberConnectedComponents``: one label per connected component."""
 
 import numpy as np
-from skimage.measure import label as connected_components
 
 from ..errors import PipelineSetupError
 from .batch_filter import BatchFilter
@@ -40,7 +39,9 @@ class RenumberConnectedComponents(BatchFilter):
         data = np.asarray(array.data)
         if data.dtype.kind not in "iub":
             raise TypeError(f"{self.describe()}: {self.labels} needs an integer dtype, got {data.dtype}")
-        components = connected_components(data, background=0, connectivity=1)
+        from skimage.measure import label  # scikit-image imports in ~1 s: on first use
+
+        components = label(data, background=0, connectivity=1)
         sizes = np.bincount(components.ravel())
         order = np.argsort(-sizes[1:], kind="stable")
         renumber = np.zeros(len(sizes), dtype=np.int64)

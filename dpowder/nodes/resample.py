@@ -4,7 +4,6 @@ import logging
 import math
 
 import numpy as np
-from skimage.transform import rescale
 
 from ..array import Array
 from ..batch import Batch
@@ -127,6 +126,8 @@ class Resample(BatchFilter):
             order = 1 if self.interp_order is None else self.interp_order
             # float64 where float32 would round the values (float64, ints wider than 16 bits)
             work = np.float32 if np.can_cast(data.dtype, np.float32, "safe") else np.float64
+            from skimage.transform import rescale  # scikit-image imports in ~1 s: on first use
+
             resampled = rescale(data.astype(work), scale, order=order).astype(data.dtype)
         spec = self.spec[self.target].copy()
         spec.roi = source.spec.roi

@@ -4,7 +4,6 @@ from ..array import Array
 from ..batch import Batch
 from ..errors import PipelineConfigError, PipelineSetupError
 from ..io.lazy import to_numpy
-from ..io.xarray import is_spatial, array_from_xarray
 from .batch_provider import BatchProvider
 
 
@@ -61,6 +60,8 @@ class XarraySource(BatchProvider):
         self.interpolatable = interpolatable
 
     def setup(self):
+        from ..io.xarray import array_from_xarray, is_spatial
+
         try:
             self.array = array_from_xarray(self.data, self.interpolatable)
         except ValueError as e:

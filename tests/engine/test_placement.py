@@ -90,3 +90,14 @@ def test_processes_in_config_send_blockwise_maps_to_the_process_wide_cluster():
     with dask.config.set({"dpowder.blockwise.workers": "processes"}):
         where = placement.place(None, 2, "blockwise")
     assert (where.kind, where.client, where.owned) == ("distributed", OWN, True)
+
+
+def test_a_client_without_workers_is_waited_for_then_fails_saying_what_to_start():
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"dpowder.workers-timeout": 1}):
+        with LocalCluster(
+            n_workers=0, processes=False, dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"}
+        ) as empty, Client(empty, set_as_default=False) as client:
+            with pytest.raises(PipelineConfigError, match="got no worker within 1 s: start workers"):
+                placement.ready(client)
