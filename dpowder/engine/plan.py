@@ -14,6 +14,7 @@ advances twice per hop (``gunpowder_seed``).
 
 import contextlib
 import hashlib
+import logging
 import random
 import threading
 
@@ -30,6 +31,31 @@ SOURCE, FILTER, MULTI, INLINE, DRIVER = "source", "filter", "multi", "inline", "
 # seeding, drawing and reading their state back is one step, also when
 # tasks run in threads (re-entrant: such a node may request batches inline)
 GLOBAL_RNG_LOCK = threading.RLock()
+
+# how long a thread waits for it before going on without (a node holding it
+# may itself wait on threads that need it, e.g. computing a lazy array)
+GLOBAL_RNG_WAIT_S = 30.0
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def holding_global_rng():
+    """Hold ``GLOBAL_RNG_LOCK``; after ``GLOBAL_RNG_WAIT_S`` go on without
+    it, with a warning (draws from the global generators may then differ
+    between runs)."""
+    acquired = GLOBAL_RNG_LOCK.acquire(timeout=GLOBAL_RNG_WAIT_S)
+    if not acquired:
+        logger.warning(
+            "waited %.0f s for the global random generators held by another thread; going on "
+            "without: draws of non-dpowder nodes from random/np.random may not be reproducible",
+            GLOBAL_RNG_WAIT_S,
+        )
+    try:
+        yield
+    finally:
+        if acquired:
+            GLOBAL_RNG_LOCK.release()
 
 # in a node's __dict__ (via its state): the gunpowder seed of its request
 GLOBAL_SEED = "_dp_global_seed"
@@ -141,7 +167,7 @@ def mark_failed(error, node, doing):
 def _global_rng(node):
     """Around a node's own code: for a node that is not dpowder's, the
     global generators are held (and seeded by the caller)."""
-    return contextlib.nullcontext() if is_own(node) else GLOBAL_RNG_LOCK
+    return contextlib.nullcontext() if is_own(node) else holding_global_rng()
 
 
 def seed_node(node, request_seed, phase):

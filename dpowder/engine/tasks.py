@@ -27,7 +27,16 @@ from ..errors import BatchFilterError
 from ..nodes.batch_provider import shallow_copy
 from ..profiling import ProfilingStats, Timing
 from .checks import check_batch, check_dtypes
-from .plan import GLOBAL_RNG_LOCK, GLOBAL_SEED, apply_seed, is_own, mark_failed, removes_placeholders, seed_global, without_placeholders
+from .plan import (
+    GLOBAL_SEED,
+    apply_seed,
+    holding_global_rng,
+    is_own,
+    mark_failed,
+    removes_placeholders,
+    seed_global,
+    without_placeholders,
+)
 
 # True while a task runs a node's upstream in-process (data-dependent nodes)
 INLINE = contextvars.ContextVar("dpowder_inline", default=False)
@@ -163,7 +172,7 @@ def _process(n, node_batch, request, carried, fallback_seed):
     state after it."""
     if is_own(n):
         return _in_task(n.process, node_batch, request), carried
-    with GLOBAL_RNG_LOCK:
+    with holding_global_rng():
         _restore_global(carried, fallback_seed)
         processed = _in_task(n.process, node_batch, request)
         return processed, _global_state()
@@ -230,7 +239,7 @@ def _provide_global(node, request, global_seed, original):
     """``provide`` of a node not of dpowder: the global generators seeded
     with its request's gunpowder seed first (gunpowder's ``set_seeds``)."""
     before = _snapshot(node)
-    with GLOBAL_RNG_LOCK:
+    with holding_global_rng():
         seed_global(global_seed if global_seed is not None else request.random_seed)
         batch = node.provide(request)
         state = _global_state()

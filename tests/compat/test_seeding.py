@@ -135,3 +135,32 @@ def test_a_source_draws_from_its_own_seed_below_a_filter():
         batch = p.request_batch(gp.BatchRequest({A: gp.ArraySpec(gp.Roi((0,), (4,)))}, random_seed=7))
     np.random.seed(upstream_global_seed(7))
     np.testing.assert_array_equal(batch[A].data, np.random.randint(0, 10**6, size=4).astype(np.float32))
+
+
+def test_a_request_goes_on_without_the_global_generators_held_elsewhere(monkeypatch, caplog):
+    """A thread holding the generators' lock too long (it may wait on the
+    thread asking) costs a wait and a warning, never a deadlock."""
+    import importlib
+    import threading
+
+    plan = importlib.import_module("dpowder.engine.plan")  # the module, not engine.plan()
+    monkeypatch.setattr(plan, "GLOBAL_RNG_WAIT_S", 0.2)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with plan.GLOBAL_RNG_LOCK:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    try:
+        with gp.build(pipeline()) as p:
+            with caplog.at_level("WARNING", logger="dpowder.engine.plan"):
+                batch = p.request_batch(request(5))
+    finally:
+        release.set()
+        holder.join()
+    np.testing.assert_array_equal(batch[RAW].data, expected(5))  # nothing else drew meanwhile
+    assert "going on without" in caplog.text
