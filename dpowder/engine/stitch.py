@@ -9,6 +9,7 @@ cluster and gathered, where the blocks ran on one).
 """
 
 import itertools
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -25,7 +26,7 @@ def _extract(group_result, position, key, slices):
 def _axis_segments(begins, block_shape, lo, hi):
     """Pieces of ``[lo, hi)`` along one axis: ``(j, start, stop)`` for block
     ``j``'s part, ``(None, start, stop)`` where no block reached."""
-    segments = []
+    segments: list[tuple[int | None, int, int]] = []
     covered = lo
     if begins[0] > lo:
         segments.append((None, lo, min(begins[0], hi)))
@@ -89,7 +90,7 @@ def stitch(request, requests, spec, locate, meta, client=None):
             for d in range(roi.dims)
         ]
         out_shape = tuple(leading) + tuple(s // v for s, v in zip(roi.shape, voxel_size))
-        out = np.zeros(out_shape, dtype=dtype) if client is None else None
+        out: Any = np.zeros(out_shape, dtype=dtype) if client is None else None  # None: dask pieces instead
         pieces = []
         for combo in itertools.product(*axes):
             shape = tuple(leading) + tuple((stop - start) // voxel_size[d] for d, (_, start, stop) in enumerate(combo))
