@@ -9,6 +9,10 @@ run stopped::
         --model mypackage.models:make_unet --checkpoint model.pt \\
         --input-shape 96 96 96 --output-shape 56 56 56 \\
         --output pred.zarr --output-dataset affs --workers 4
+
+Quiet unless ``--verbose``; the last line printed says what was written,
+where and how fast; errors are one line naming the option to change (exit
+code 2). Every option: ``docs/cli.md``.
 """
 
 import argparse

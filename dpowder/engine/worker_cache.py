@@ -40,13 +40,19 @@ def drop_tagged(tag):
     return len(keys)
 
 
-def drop_everywhere(tag, clients):
-    """``drop_tagged(tag)`` here and on every worker of each client in
-    ``clients`` (e.g. at a node's teardown, so that a build leaves no model
-    cached on the cluster). A client that is closed or unreachable is
+def drop_everywhere(tag, node):
+    """``drop_tagged(tag)`` here and on every worker that may hold it: those
+    of ``node``'s build client (or the default client) and of dpowder's own
+    cluster, which outlive a build (called at a node's teardown, so that a
+    build leaves no model cached). A client that is closed or unreachable is
     skipped: its workers, and their caches, are gone or going."""
+    from . import cluster
+
     drop_tagged(tag)
-    for client in clients:
+    clients = [cluster.active_client(node)]
+    if cluster.shared_cluster_running():
+        clients.append(cluster.shared_client(0))
+    for client in {id(c): c for c in clients if c is not None}.values():
         try:
             client.run(drop_tagged, tag)
         except Exception as e:  # noqa: BLE001 -- teardown must not fail on a cluster going away

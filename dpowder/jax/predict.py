@@ -1,5 +1,8 @@
 """``jax.Predict``: run a ``GenericJaxModel`` on the arrays of a batch."""
 
+import uuid
+
+from ..engine import worker_cache
 from ..errors import PipelineConfigError
 from ..nodes.generic_predict import GenericPredict
 from ._common import load_params
@@ -51,6 +54,8 @@ class Predict(GenericPredict):
             raise PipelineConfigError(f"{self._label()}: model must be a GenericJaxModel, got {type(model).__name__}")
         self.model = model
         self.trust_checkpoint = trust_checkpoint
+        # names this node's cached parameters in every process, so that teardown can drop them
+        self._cache_tag = f"jax.Predict-{uuid.uuid4().hex}"
 
     def _params(self, inputs):
         def make():
@@ -58,7 +63,12 @@ class Predict(GenericPredict):
                 return load_params(self.checkpoint, self.trust_checkpoint)
             return self.model.initialize(self._require().random.PRNGKey(42), inputs)
 
-        return self._once_per_process(make)
+        return self._once_per_process(make, self._cache_tag)
+
+    def teardown(self):
+        """Drop the parameters from this process and the workers."""
+        worker_cache.drop_everywhere(self._cache_tag, self)
+        super().teardown()
 
     def predict(self, batch, request):
         inputs = {name: self._value(key, batch) for name, key in self.inputs.items()}

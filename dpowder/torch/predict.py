@@ -154,13 +154,8 @@ class Predict(GenericPredict):
         """Drop the prepared model from this process and from the workers of
         the build's client and of dpowder's own cluster (they outlive the
         build, and would keep every build's model)."""
-        from ..engine import cluster
-
-        clients = [cluster.active_client(self)]
-        if cluster.shared_cluster_running():
-            clients.append(cluster.shared_client(0))
-        unique = {id(c): c for c in clients if c is not None}
-        worker_cache.drop_everywhere(self._cache_tag, list(unique.values()))
+        worker_cache.drop_everywhere(self._cache_tag, self)
+        super().teardown()
 
     def predict(self, batch, request):
         torch = self._require()

@@ -150,3 +150,20 @@ def test_predict_with_a_missing_checkpoint_fails_at_build(tmp_path):
     with pytest.raises(gp.PipelineSetupError, match="model_checkpoint_1' does not exist"):
         with gp.build(NoiseSource() + predict):
             pass
+
+
+def test_predict_teardown_drops_the_cached_parameters(tmp_path):
+    from dpowder.engine import worker_cache
+
+    train(tmp_path, 2, save_every=2)
+    predict = gp.jax.Predict(Logistic(), inputs={"raw": RAW}, outputs={"pred": PRED},
+                             checkpoint=str(tmp_path / "model_checkpoint_2"))
+    pipeline = NoiseSource() + predict
+
+    def cached():
+        return [key for key in list(worker_cache._CACHE) if isinstance(key, tuple) and predict._cache_tag in key]
+
+    with gp.build(pipeline, scheduler="sync"):
+        pipeline.request_batch(request_for_predict())
+        assert len(cached()) == 1
+    assert cached() == []

@@ -12,6 +12,7 @@ float32, so any difference is a real error (a wrong offset, a missing or
 doubled block), not rounding.
 """
 
+import itertools
 import subprocess
 import sys
 
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 
 import dpowder as gp
+from dpowder.blockwise.blocks import cantor_number
 from dpowder.callbacks import ScanCallback
 
 torch = pytest.importorskip("torch")
@@ -102,8 +104,9 @@ def test_daisy_blocks_prediction_is_bit_identical_to_whole_volume_pass(volume, t
     pipeline = prediction_pipeline(raw, network(), store) + blocks
     with gp.build(pipeline, scheduler=scheduler):
         pipeline.request_batch(gp.BatchRequest())
-    # 124 = 3 * 32 + 28: 4 blocks per axis, the last shrunk
-    assert sorted(done) == [("DaisyRequestBlocks", i) for i in range(64)]
+    # 124 = 3 * 32 + 28: 4 blocks per axis, the last shrunk; ids are daisy's (Cantor numbers of the block index)
+    expected = [("DaisyRequestBlocks", cantor_number(index)) for index in itertools.product(range(4), repeat=3)]
+    assert sorted(done) == sorted(expected) and len(set(done)) == 64
     np.testing.assert_array_equal(read(store), whole)
 
 
