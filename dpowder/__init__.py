@@ -14,7 +14,12 @@ from .coordinate import Coordinate
 from .errors import (
     BatchFilterError,
     BatchRequestError,
+    BlockwiseError,
+    DataError,
+    DataSourceError,
     DpowderError,
+    InputTypeError,
+    PipelineConfigError,
     PipelineRequestError,
     PipelineSetupError,
     PipelineTeardownError,

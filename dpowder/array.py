@@ -6,6 +6,7 @@ from .array_spec import ArraySpec
 from .coordinate import Coordinate
 from .keys import ArrayKey, ArrayKeys
 from .roi import Roi, roi_contains
+from .errors import DataError, InputTypeError
 
 __all__ = ["Array", "ArrayKey", "ArrayKeys"]
 
@@ -37,21 +38,21 @@ class Array:
         if spec.roi is not None and spec.voxel_size is not None:
             dims = spec.roi.dims
             if data.ndim < dims or len(spec.voxel_size) != dims:
-                raise ValueError(
+                raise DataError(
                     f"Array data of shape {data.shape} cannot hold ROI {spec.roi} "
                     f"with voxel size {spec.voxel_size}"
                 )
             if not spec.roi.unbounded:
                 expected = tuple(s // v for s, v in zip(spec.roi.shape, spec.voxel_size))
                 if tuple(data.shape[-dims:]) != expected or any(s % v for s, v in zip(spec.roi.shape, spec.voxel_size)):
-                    raise ValueError(
+                    raise DataError(
                         f"ROI {spec.roi} does not align with voxel size {spec.voxel_size} "
                         f"* data shape {data.shape}: expected spatial shape {expected}"
                     )
         if spec.dtype is None:
             spec.dtype = data.dtype
         elif np.dtype(spec.dtype) != data.dtype:
-            raise ValueError(f"data dtype {data.dtype} does not match spec dtype {np.dtype(spec.dtype)}")
+            raise DataError(f"data dtype {data.dtype} does not match spec dtype {np.dtype(spec.dtype)}")
 
     @classmethod
     def _make(cls, data, spec, attrs):
@@ -98,10 +99,10 @@ class Array:
         if spec.nonspatial:
             return self.copy() if copy else Array._make(self.data, spec.copy(), self.attrs)
         if not roi_contains(spec.roi, roi):
-            raise ValueError(f"Requested crop ROI {roi} is not contained in this array's ROI {spec.roi}")
+            raise DataError(f"Requested crop ROI {roi} is not contained in this array's ROI {spec.roi}")
         assert spec.voxel_size is not None  # a spatial array's (for the type checker)
         if any(o % v or s % v for o, s, v in zip(roi.offset, roi.shape, spec.voxel_size)):
-            raise ValueError(f"Crop ROI {roi} is not a multiple of the voxel size {spec.voxel_size}")
+            raise DataError(f"Crop ROI {roi} is not a multiple of the voxel size {spec.voxel_size}")
         new_spec = spec.copy()
         new_spec.roi = roi
         if roi == spec.roi:
@@ -122,7 +123,7 @@ class Array:
         self_roi = self.spec.roi
         array_roi = array.spec.roi
         if not (self_roi.contains(array_roi) or array_roi.contains(self_roi)):
-            raise ValueError(f"Can not merge arrays with ROIs {self_roi} and {array_roi}: neither contains the other")
+            raise DataError(f"Can not merge arrays with ROIs {self_roi} and {array_roi}: neither contains the other")
         if copy_from_self:
             src, dst = self, array
         else:
@@ -145,7 +146,7 @@ class Array:
             index = (key - self.spec.roi.begin) / self.spec.voxel_size
             channels = (slice(None),) * (self.data.ndim - len(index))
             return self.data[channels + tuple(index)]
-        raise TypeError(f"Arrays can be indexed with a Roi or a Coordinate, not {type(key).__name__}")
+        raise InputTypeError(f"Arrays can be indexed with a Roi or a Coordinate, not {type(key).__name__}")
 
     def __setitem__(self, roi, value):
         """Write ``value`` (an ``Array`` or array-like) into ``roi`` (world
@@ -154,7 +155,7 @@ class Array:
             value = value.data
         roi = roi.intersect(self.spec.roi) if isinstance(value, (int, float)) else roi
         if not self.spec.roi.contains(roi):
-            raise ValueError(f"Can not write ROI {roi} into array with ROI {self.spec.roi}")
+            raise DataError(f"Can not write ROI {roi} into array with ROI {self.spec.roi}")
         self.data[self.__spatial_slices(roi)] = value
 
     def to_xarray(self, coords: str = "corner"):

@@ -4,6 +4,7 @@ import numpy as np
 
 from .coordinate import Coordinate
 from .spec_base import SpecBase
+from .errors import DataError
 
 
 class ArraySpec(SpecBase):
@@ -41,7 +42,7 @@ class ArraySpec(SpecBase):
         self.dtype = dtype
         self.placeholder = placeholder
         if nonspatial and (roi is not None or voxel_size is not None):
-            raise ValueError(
+            raise DataError(
                 f"A nonspatial ArraySpec can have neither a roi nor a voxel_size "
                 f"(got roi={roi}, voxel_size={voxel_size})"
             )

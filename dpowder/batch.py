@@ -6,6 +6,7 @@ from .array import Array
 from .graph import Graph
 from .keys import ArrayKey, GraphKey
 from .profiling import ProfilingStats
+from .errors import InputTypeError
 
 _batch_ids = itertools.count()
 
@@ -50,21 +51,21 @@ class Batch:
     def __setitem__(self, key, value):
         if isinstance(key, ArrayKey):
             if not isinstance(value, Array):
-                raise TypeError(f"Only Array can be set for ArrayKey {key}, got {type(value).__name__}")
+                raise InputTypeError(f"Only Array can be set for ArrayKey {key}, got {type(value).__name__}")
             self.arrays[key] = value
         elif isinstance(key, GraphKey):
             if not isinstance(value, Graph):
-                raise TypeError(f"Only Graph can be set for GraphKey {key}, got {type(value).__name__}")
+                raise InputTypeError(f"Only Graph can be set for GraphKey {key}, got {type(value).__name__}")
             self.graphs[key] = value
         else:
-            raise TypeError(f"Only ArrayKey or GraphKey can be used as keys, got {key!r}")
+            raise InputTypeError(f"Only ArrayKey or GraphKey can be used as keys, got {key!r}")
 
     def __getitem__(self, key):
         if isinstance(key, ArrayKey):
             return self.arrays[key]
         if isinstance(key, GraphKey):
             return self.graphs[key]
-        raise TypeError(f"Only ArrayKey or GraphKey can be used as keys, got {key!r}")
+        raise InputTypeError(f"Only ArrayKey or GraphKey can be used as keys, got {key!r}")
 
     def get(self, key, default=None):
         return self[key] if key in self else default

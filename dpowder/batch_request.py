@@ -8,6 +8,7 @@ from .graph_spec import GraphSpec
 from .keys import ArrayKey, GraphKey
 from .provider_spec import ProviderSpec
 from .roi import Roi
+from .errors import InputTypeError
 
 
 class BatchRequest(ProviderSpec):
@@ -68,7 +69,7 @@ class BatchRequest(ProviderSpec):
         elif isinstance(key, GraphKey):
             spec = GraphSpec(roi, directed=directed, placeholder=placeholder)
         else:
-            raise TypeError(f"Only ArrayKey or GraphKey can be added, got {key!r}")
+            raise InputTypeError(f"Only ArrayKey or GraphKey can be added, got {key!r}")
         self._set(key, spec)
         self._center_rois()
 

@@ -225,7 +225,30 @@ class SpecError(DpowderError, TypeError, AssertionError):
     is what gunpowder raises there."""
 
 
-class DataSourceError(DpowderError):
+class DataError(DpowderError, ValueError):
+    """Data that a node cannot work with: a wrong shape, dtype or value
+    (also a ``ValueError``, which gunpowder raises in these places)."""
+
+
+class InputTypeError(DpowderError, TypeError):
+    """An argument or datum of the wrong type (also a ``TypeError``)."""
+
+
+class BlockwiseError(PipelineRequestError):
+    """Blocks of a blockwise map (``Scan``, ``DaisyRequestBlocks``,
+    ``run_blockwise``) kept failing after their retries; ``failures`` lists
+    them (``engine.blockwise.BlockFailure``: index, ROIs, error, traceback,
+    attempts), and every other block finished."""
+
+    def __init__(self, message, failures=()):
+        super().__init__(message)
+        self.failures = list(failures)
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.failures))
+
+
+class DataSourceError(DataError):
     """A data file or dataset cannot be read as asked (missing, corrupt,
     missing metadata)."""
 

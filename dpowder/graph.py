@@ -11,6 +11,7 @@ from .coordinate import Coordinate
 from .graph_spec import GraphSpec
 from .keys import GraphKey, GraphKeys
 from .roi import Roi
+from .errors import DataError
 
 __all__ = ["Graph", "Node", "Edge", "GraphKey", "GraphKeys", "GraphSpec"]
 
@@ -194,7 +195,7 @@ class Graph:
         if spec.directed is None:
             spec.directed = graph.is_directed()
         elif spec.directed != graph.is_directed():
-            raise ValueError(
+            raise DataError(
                 f"GraphSpec says directed={spec.directed} but the networkx graph is "
                 f"{'directed' if graph.is_directed() else 'undirected'}"
             )
@@ -429,7 +430,7 @@ class Graph:
         else:
             src, dst = other, self
         if not (dst.spec.roi.contains(src.spec.roi) or src.spec.roi.contains(dst.spec.roi)):
-            raise ValueError(f"Can not merge graphs with ROIs {dst.spec.roi} and {src.spec.roi}")
+            raise DataError(f"Can not merge graphs with ROIs {dst.spec.roi} and {src.spec.roi}")
         if src.spec.roi.contains(dst.spec.roi):
             return src.copy() if copy else src
         merged = dst.copy()

@@ -5,6 +5,7 @@ import uuid
 
 from .errors import BatchFilterError, BatchRequestError, DpowderError, PipelineRequestError, PipelineSetupError
 from .nodes.batch_provider import BatchProvider
+from .errors import InputTypeError
 
 __all__ = [
     "Pipeline",
@@ -26,7 +27,7 @@ class Pipeline:
 
     def __init__(self, node):
         if not isinstance(node, BatchProvider):
-            raise TypeError(f"a Pipeline is made of BatchProviders, got {type(node).__name__}")
+            raise InputTypeError(f"a Pipeline is made of BatchProviders, got {type(node).__name__}")
         self.output = node
         self.children = []
         self.initialized = False
@@ -71,7 +72,7 @@ class Pipeline:
             if isinstance(o, BatchProvider):
                 o = Pipeline(o)
             if not isinstance(o, Pipeline):
-                raise TypeError(f"only nodes and pipelines can be combined in a tuple, got {type(o).__name__}")
+                raise InputTypeError(f"only nodes and pipelines can be combined in a tuple, got {type(o).__name__}")
             children.append(o)
         result = self.copy()
         for leaf in result._leaves():

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..array import Array
 from ..batch import Batch
-from ..errors import BatchRequestError, DpowderError, PipelineConfigError, PipelineRequestError
+from ..errors import BatchRequestError, BlockwiseError, DpowderError, PipelineConfigError, PipelineRequestError
 from ..nodes.batch_filter import BatchFilter
 from . import allocator, tasks
 from .cluster import build_scheduler
@@ -45,15 +45,6 @@ logger = logging.getLogger(__name__)
 TARGET_TASK_SECONDS = 0.5
 MIN_TASK_SECONDS = 0.05
 MAX_GROUP = 1024
-
-
-class BlockwiseError(PipelineRequestError):
-    """Blocks kept failing after their retries; ``failures`` lists them
-    (``BlockFailure``), the other blocks finished."""
-
-    def __init__(self, message, failures):
-        super().__init__(message)
-        self.failures = failures
 
 
 class BlockFailure:

@@ -12,6 +12,7 @@ from ..errors import BatchRequestError, PipelineConfigError, PipelineSetupError
 from ..roi import Roi
 from .batch_filter import BatchFilter
 from .checks import check_integer_labels, check_provided
+from ..errors import DataError, InputTypeError
 
 logger = logging.getLogger(__name__)
 
@@ -196,9 +197,9 @@ class AddAffinities(BatchFilter):
         while data.ndim > dims and data.shape[0] == 1:
             data = data[0]
         if data.ndim != dims:
-            raise ValueError(f"{self.describe()}: expected {dims}D labels, got data of shape {array.data.shape}")
+            raise DataError(f"{self.describe()}: expected {dims}D labels, got data of shape {array.data.shape}")
         if data.dtype.kind not in "iub":
             if integer:
-                raise TypeError(f"{self.describe()}: {self.labels} needs an integer dtype, got {data.dtype}")
+                raise InputTypeError(f"{self.describe()}: {self.labels} needs an integer dtype, got {data.dtype}")
             data = data.astype(np.int32)
         return data

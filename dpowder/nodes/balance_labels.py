@@ -9,6 +9,7 @@ from ..errors import PipelineConfigError
 from ..keys import ArrayKey
 from .batch_filter import BatchFilter
 from .checks import check_provided
+from ..errors import DataError
 
 
 class BalanceLabels(BatchFilter):
@@ -91,9 +92,9 @@ class BalanceLabels(BatchFilter):
         labels = np.asarray(batch[self.labels].data)
         classes = labels.astype(np.int64, copy=False)
         if labels.dtype.kind == "f" and not np.array_equal(classes, labels):
-            raise ValueError(f"{self.describe()}: {self.labels} holds non-integer values; labels must be classes")
+            raise DataError(f"{self.describe()}: {self.labels} holds non-integer values; labels must be classes")
         if classes.size and (classes.min() < 0 or classes.max() >= self.num_classes):
-            raise ValueError(
+            raise DataError(
                 f"{self.describe()}: {self.labels} holds values in [{classes.min()}, {classes.max()}], outside "
                 f"the {self.num_classes} classes [0, {self.num_classes})"
             )
@@ -102,7 +103,7 @@ class BalanceLabels(BatchFilter):
         for key in self.masks:
             mask = np.asarray(batch[key].data)
             if mask.shape != labels.shape:
-                raise ValueError(
+                raise DataError(
                     f"{self.describe()}: mask {key} has shape {mask.shape}, labels {self.labels} {labels.shape}"
                 )
             scale *= mask
@@ -137,7 +138,7 @@ class BalanceLabels(BatchFilter):
         if self.slab is None:
             return None, 1
         if len(self.slab) != len(shape):
-            raise ValueError(f"{self.describe()}: slab {self.slab} has {len(self.slab)} entries, labels {len(shape)} axes")
+            raise DataError(f"{self.describe()}: slab {self.slab} has {len(self.slab)} entries, labels {len(shape)} axes")
         slab = [m if s == -1 else s for m, s in zip(shape, self.slab)]
         counts = [-(-m // s) for m, s in zip(shape, slab)]
         ids = np.zeros(shape, dtype=np.int64)

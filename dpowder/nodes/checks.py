@@ -4,6 +4,7 @@ one message each (naming the node, the key and the offending value)."""
 import numpy as np
 
 from ..errors import PipelineConfigError, PipelineSetupError
+from ..errors import DataError, InputTypeError
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -58,7 +59,7 @@ def check_integer_data(node, key, data):
     """The same for the data itself, whose dtype may not have been
     announced: raise ``TypeError`` unless it is integer."""
     if data.dtype.kind not in "iu":
-        raise TypeError(f"{node.describe()}: {key} needs an integer dtype, got {data.dtype}")
+        raise InputTypeError(f"{node.describe()}: {key} needs an integer dtype, got {data.dtype}")
 
 
 def check_float_array(node, key, purpose):
@@ -77,12 +78,12 @@ def check_float_data(node, key, data, low, clip):
     """The same for the data itself (its dtype may not be announced), and the
     value range ``[low, 1]`` when clipping."""
     if data.dtype not in FLOAT_DTYPES:
-        raise TypeError(
+        raise InputTypeError(
             f"{node.describe()}: {key} has dtype {data.dtype}, float32 or float64 is required. "
             f"Consider using Normalize before."
         )
     if clip and data.size and (data.min() < low or data.max() > 1):
-        raise ValueError(
+        raise DataError(
             f"{node.describe()}: {key} has values in [{data.min()}, {data.max()}], expected "
             f"[{low}, 1] (clip=True). Consider using Normalize before, or clip=False."
         )

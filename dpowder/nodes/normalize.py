@@ -5,6 +5,7 @@ import numpy as np
 from .. import nan_policy as nans
 from ..batch_request import BatchRequest
 from .batch_filter import BatchFilter
+from ..errors import DataError
 
 
 class Normalize(BatchFilter):
@@ -75,13 +76,13 @@ class Normalize(BatchFilter):
                 finite = array.data[~np.isnan(array.data)] if count else array.data
                 low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
                 if low < 0 or high > 1:
-                    raise ValueError(
+                    raise DataError(
                         f"{self.describe()}: {self.array} has float values in [{low}, {high}], not "
                         f"[0, 1]; pass a factor to Normalize"
                     )
                 factor = 1.0
             else:
-                raise ValueError(
+                raise DataError(
                     f"{self.describe()}: automatic normalization of {self.array} with dtype {dtype} is "
                     f"not defined; pass a factor to Normalize"
                 )

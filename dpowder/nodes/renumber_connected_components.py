@@ -4,6 +4,7 @@ import numpy as np
 
 from ..errors import PipelineSetupError
 from .batch_filter import BatchFilter
+from ..errors import InputTypeError
 
 
 class RenumberConnectedComponents(BatchFilter):
@@ -38,7 +39,7 @@ class RenumberConnectedComponents(BatchFilter):
         array = batch[self.labels]
         data = np.asarray(array.data)
         if data.dtype.kind not in "iub":
-            raise TypeError(f"{self.describe()}: {self.labels} needs an integer dtype, got {data.dtype}")
+            raise InputTypeError(f"{self.describe()}: {self.labels} needs an integer dtype, got {data.dtype}")
         from skimage.measure import label  # scikit-image imports in ~1 s: on first use
 
         components = label(data, background=0, connectivity=1)

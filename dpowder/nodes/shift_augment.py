@@ -14,6 +14,7 @@ from ..graph import Graph, contains_points
 from ..roi import Roi
 from .batch_filter import BatchFilter
 from .checks import check_misalignment, check_probability
+from ..errors import DataError
 
 
 class ShiftAugment(BatchFilter):
@@ -203,7 +204,7 @@ class ShiftAugment(BatchFilter):
         sub = np.asarray(sub_shift_array, dtype=np.int64)
         planes = arr.shape[axis]
         if len(sub) == 0 or planes % len(sub):
-            raise ValueError(
+            raise DataError(
                 f"{self.describe()}: the array's {planes} planes along shift_axis {self.shift_axis} are not a "
                 f"multiple of the {len(sub)} rows of the shift array"
             )

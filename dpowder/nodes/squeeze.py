@@ -3,6 +3,7 @@
 import numpy as np
 
 from .channel_axis import ChannelAxisFilter
+from ..errors import DataError
 
 
 class Squeeze(ChannelAxisFilter):
@@ -21,13 +22,13 @@ class Squeeze(ChannelAxisFilter):
             spatial_dims = array.spec.roi.dims
             if self.axis >= data.ndim - spatial_dims or self.axis < -data.ndim:
                 # raised in process, as gunpowder does, with gunpowder's words first
-                raise ValueError(
+                raise DataError(
                     f"Squeeze.axis={self.axis} not permitted. Squeeze only supported for non-spatial dimensions "
                     f"of Array. {self.describe()}: axis {self.axis} of {key} (shape {data.shape}, "
                     f"{spatial_dims} spatial axes) is not a channel axis"
                 )
         if data.shape[self.axis] != 1:
-            raise ValueError(
+            raise DataError(
                 f"{self.describe()}: axis {self.axis} of {key} has length {data.shape[self.axis]}, "
                 f"not 1 (shape {data.shape})"
             )

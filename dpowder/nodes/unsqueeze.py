@@ -3,6 +3,7 @@
 import numpy as np
 
 from .channel_axis import ChannelAxisFilter
+from ..errors import DataError
 
 
 class Unsqueeze(ChannelAxisFilter):
@@ -21,7 +22,7 @@ class Unsqueeze(ChannelAxisFilter):
             spatial_dims = array.spec.roi.dims
             if self.axis > data.ndim - spatial_dims or self.axis < 0:
                 # raised in process, as gunpowder does, with gunpowder's words first
-                raise ValueError(
+                raise DataError(
                     f"Unsqueeze.axis={self.axis} not permitted. Unsqueeze only supported for non-spatial "
                     f"dimensions of Array. {self.describe()}: a new axis {self.axis} in {key} (shape "
                     f"{data.shape}, {spatial_dims} spatial axes) would not be a channel axis"

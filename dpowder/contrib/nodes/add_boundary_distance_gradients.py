@@ -12,6 +12,7 @@ from ...batch_request import BatchRequest
 from ...errors import BatchRequestError, PipelineConfigError, PipelineSetupError
 from ...nodes.batch_filter import BatchFilter
 from ...nodes.checks import check_provided
+from ...errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class AddBoundaryDistanceGradients(BatchFilter):
         labels = np.asarray(labels_array.data)
         voxel_size = self.spec[self.label_array_key].voxel_size
         if labels.ndim != len(voxel_size):
-            raise ValueError(
+            raise DataError(
                 f"{self.describe()}: labels {self.label_array_key} have shape {labels.shape}, but "
                 f"{len(voxel_size)} spatial axes (no channel axes allowed)"
             )

@@ -13,6 +13,7 @@ from ...graph_spec import GraphSpec
 from ...morphology import enlarge_binary_map
 from ...nodes.batch_filter import BatchFilter
 from ...nodes.checks import check_provided
+from ...errors import DataError
 
 PARTNER_CRITERIA = ("min_distance", "all")
 
@@ -233,7 +234,7 @@ class AddVectorMap(BatchFilter):
             array = array.crop(roi, copy=False)
         labels = np.asarray(array.data)
         if labels.shape != shape:
-            raise ValueError(
+            raise DataError(
                 f"{self.describe()}: the stay-inside array {key} has shape {labels.shape} in ROI {roi}, but "
                 f"{map_key} has shape {shape} there: both need the voxel size {tuple(self.voxel_sizes[map_key])}"
             )
