@@ -53,9 +53,10 @@ def test_cuda_prediction_blocks_run_only_on_workers_with_a_gpu():
         reference[PRED] = gp.ArraySpec(roi=gp.Roi((1, 1, 1), (10, 10, 10)))
         with gp.build(pipeline + gp.Scan(reference, progress_callback=ScanCallback()), scheduler=client) as p:
             p.request_batch(gp.BatchRequest())
-        models = client.run(prepared_models)
+            models = client.run(prepared_models)  # inside the build: teardown drops the models
         assert models[gpu_worker], "the GPU worker prepared the model"
         assert all(not n for address, n in models.items() if address != gpu_worker), models
+        assert not any(client.run(prepared_models).values())
         client.close()
     finally:
         cluster.close()
