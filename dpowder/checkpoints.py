@@ -28,7 +28,7 @@ from .errors import DataSourceError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["UntrustedCheckpointError", "load_torch", "save_jax_params", "load_jax_params"]
+__all__ = ["UntrustedCheckpointError", "check_torch", "load_torch", "save_jax_params", "load_jax_params"]
 
 
 class UntrustedCheckpointError(DataSourceError):
@@ -68,6 +68,22 @@ def load_torch(torch, path, map_location, trust_checkpoint=False, opt_in="trust_
         first = str(e).strip().splitlines()
         raise _refuse(path, "holds objects other than tensors, numbers and containers", opt_in,
                       first[0] if first else type(e).__name__) from e  # fmt: skip
+
+
+def check_torch(torch, path, trust_checkpoint=False, opt_in="trust_checkpoint=True"):
+    """Raise ``UntrustedCheckpointError`` now (e.g. at a node's setup, on
+    the driver, before any block runs) if the checkpoint at ``path`` could
+    only be loaded as a full pickle and is not trusted. Reads the pickle's
+    list of globals, not its tensors."""
+    if trust_checkpoint:
+        return
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # noqa: BLE001 -- not a torch zip checkpoint: loading it will tell
+        return
+    if unsafe:
+        raise _refuse(path, f"holds objects other than tensors, numbers and containers ({', '.join(unsafe)})", opt_in,
+                      "torch.load(weights_only=True) refuses them")  # fmt: skip
 
 
 # -- jax parameters ------------------------------------------------------------------

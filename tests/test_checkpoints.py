@@ -78,8 +78,25 @@ def test_predict_refuses_a_checkpoint_carrying_an_object_by_default(tmp_path):
         predict(str(path))
     message = str(error.value)
     assert str(path) in message and "trust_checkpoint=True" in message
+    assert "tests.test_checkpoints._run_code" in message  # the global it would call
     assert isinstance(error.value, DataSourceError)
     assert RAN == []  # nothing in the file ran
+
+
+def test_predict_refuses_it_at_build_time_before_any_block_runs(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model_state_dict": trained_state(), "extra": Payload()}, path)
+    source = gp.ArraySource(
+        RAW,
+        gp.Array(
+            np.zeros((1, 1, 4, 4, 4), np.float32), gp.ArraySpec(roi=gp.Roi((0, 0, 0), (4, 4, 4)), voxel_size=(1, 1, 1))
+        ),
+    )
+    node = gp.torch.Predict(network(), inputs={0: RAW}, outputs={0: PRED}, checkpoint=str(path), device="cpu")
+    with pytest.raises(UntrustedCheckpointError, match="trust_checkpoint=True"):
+        with gp.build(source + node):
+            pass
+    assert RAN == []
 
 
 def test_predict_loads_a_checkpoint_carrying_an_object_when_trusted(tmp_path):

@@ -3,7 +3,7 @@
 import os
 import uuid
 
-from ..checkpoints import load_torch
+from ..checkpoints import check_torch, load_torch
 from ..engine import worker_cache
 from ..errors import PipelineConfigError
 from ..nodes.generic_predict import GenericPredict
@@ -91,7 +91,7 @@ class Predict(GenericPredict):
             the file. By default only tensors, numbers and containers of them
             load (``torch.load(weights_only=True)``: state dicts and
             gunpowder's checkpoints); any other checkpoint raises
-            ``UntrustedCheckpointError``.
+            ``UntrustedCheckpointError`` when the pipeline is built.
     """
 
     framework = "torch"
@@ -116,6 +116,12 @@ class Predict(GenericPredict):
         self.trust_checkpoint = trust_checkpoint
         # names this node's cached model in every process, so that teardown can drop it
         self._cache_tag = f"torch.Predict-{uuid.uuid4().hex}"
+
+    def setup(self):
+        super().setup()
+        if self.checkpoint is not None:
+            # a checkpoint that is refused fails the build, not every block
+            check_torch(self._require(), self.checkpoint, self.trust_checkpoint)
 
     def dp_worker_resources(self):
         """One GPU per worker (dask worker resource ``GPU``) when predicting
