@@ -230,8 +230,9 @@ def run_combine(work, node, *batches):
 
 def _provide_own(node, request, global_seed):
     batch = node.provide(request)
-    if global_seed is not None and GLOBAL_STATE not in batch.__dict__:
-        batch.__dict__[GLOBAL_STATE] = ("seed", global_seed)
+    d = getattr(batch, "__dict__", None)  # not a Batch: check_batch says so
+    if global_seed is not None and d is not None and GLOBAL_STATE not in d:
+        d[GLOBAL_STATE] = ("seed", global_seed)
     return batch
 
 
