@@ -18,6 +18,7 @@ do not re-run it: what tasks need from ``__main__`` travels by value
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import logging
 import multiprocessing.spawn
 import threading
@@ -79,6 +80,25 @@ def shared_client(num_workers: int) -> Any:
         return _client
 
 
+def shared_client_soon(num_workers: int) -> concurrent.futures.Future:
+    """``shared_client(num_workers)``, started in a background thread: the
+    caller goes on (a training stream makes its first batches itself) and
+    takes the client from the future once it is done."""
+    future: concurrent.futures.Future = concurrent.futures.Future()
+    if _client is not None and len(_cluster.workers) >= num_workers:
+        future.set_result(_client)
+        return future
+
+    def start() -> None:
+        try:
+            future.set_result(shared_client(num_workers))
+        except BaseException as e:  # noqa: BLE001 -- handed to whoever takes the client
+            future.set_exception(e)
+
+    threading.Thread(target=start, name="dpowder-cluster-start", daemon=True).start()
+    return future
+
+
 def shared_cluster_running() -> bool:
     """Whether the process-wide cluster has been started (and not closed)."""
     return _client is not None
@@ -92,6 +112,9 @@ def close_shared() -> None:
         client, cluster = _client, _cluster
         _client = _cluster = None
     if client is not None:
+        # the cluster restores distributed's log level while it closes:
+        # keep the nannies' goodbyes out of a script's output
+        logging.getLogger("distributed").setLevel(logging.ERROR)
         try:
             client.close()
             cluster.close()

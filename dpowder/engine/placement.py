@@ -56,7 +56,9 @@ class Placement:
 
         workers: Threads or processes asked for (0 for ``"sync"``).
 
-        client: The ``distributed.Client`` (``"distributed"`` only).
+        client: The ``distributed.Client`` (``"distributed"`` only); for a
+            stream on the process-wide cluster, a ``concurrent.futures``
+            future of it (the cluster starts in the background).
 
         get: The dask ``get`` function (``"get"`` only).
 
@@ -117,10 +119,10 @@ def place(scheduler: Any, num_workers: int, purpose: Purpose) -> Placement:
     if client is not None:
         return Placement("distributed", client=client, source="client")
     if purpose == "stream" and num_workers >= 1:
-        return _owned(num_workers, "num_workers")
+        return _owned(num_workers, "num_workers", purpose)
     if purpose == "blockwise" and num_workers > 1:
         if dask.config.get("dpowder.blockwise.workers", "threads") in PROCESS_NAMES:
-            return _owned(num_workers, "num_workers")
+            return _owned(num_workers, "num_workers", purpose)
         return Placement("threads", workers=num_workers, source="num_workers")
     return Placement("sync", source="default")
 
@@ -154,12 +156,14 @@ def ready(client: Any) -> Any:
     return client
 
 
-def _owned(num_workers: int, source: str) -> Placement:
-    from .cluster import shared_client
+def _owned(num_workers: int, source: str, purpose: Purpose) -> Placement:
+    """The process-wide cluster. For a stream, ``client`` is a future of
+    the client, started in the background (the stream makes its first
+    batches itself meanwhile); else the client."""
+    from .cluster import shared_client, shared_client_soon
 
-    return Placement(
-        "distributed", workers=num_workers, client=shared_client(num_workers), owned=True, source=source
-    )
+    client = shared_client_soon(num_workers) if purpose == "stream" else shared_client(num_workers)
+    return Placement("distributed", workers=num_workers, client=client, owned=True, source=source)
 
 
 def _from_scheduler(scheduler: Any, num_workers: int, purpose: Purpose, source: str) -> Placement:
@@ -175,7 +179,7 @@ def _from_scheduler(scheduler: Any, num_workers: int, purpose: Purpose, source: 
         if name in PROCESS_NAMES:
             if purpose == "request":
                 return Placement("processes", workers=num_workers, source=source)
-            return _owned(max(num_workers, 1), source)
+            return _owned(max(num_workers, 1), source, purpose)
         if name in DISTRIBUTED_NAMES:
             client = default_client()
             if client is None:

@@ -134,11 +134,15 @@ class Stream:
         log_every_seconds (float): How often to log the stream's rates.
     """
 
-    def __init__(self, node, request, depth, client=None, start_index=0, log_every_seconds=30.0):
+    def __init__(self, node, request, depth, client=None, start_index=0, log_every_seconds=30.0, later=None):
         self.node = node
         self.request = request.copy()
         self.base_seed = request.random_seed
         self.client = client
+        # a client still starting (the process-wide cluster): batches are
+        # made here until it is up, then streamed from it
+        self.later = later
+        self.wanted_depth = depth
         self.next_index = start_index
         self.pending = collections.deque()
         self._nodes = {}
@@ -186,7 +190,15 @@ class Stream:
         self.pending.append(future)
         self.stats.max_held = max(self.stats.max_held, len(self.pending))
 
+    def _attach(self):
+        if self.client is None and self.later is not None and self.later.done():
+            self.client = self.later.result()
+            self.later = None
+            self.depth = self.stats.depth = max(1, self.wanted_depth)
+            self.stats.workers = sum(self.client.nthreads().values())
+
     def _fill(self):
+        self._attach()
         while self.client is not None and len(self.pending) < self.depth:
             self._submit()
 
@@ -303,20 +315,31 @@ class Feed:
         self.num_workers = num_workers
         self.recent = collections.deque([None] * RECENT_REQUESTS, maxlen=RECENT_REQUESTS)
         self.stream = None
+        self.later = None
         self.client = self._resolve_client()
         if depth is None:
             depth = dask.config.get("dpowder.stream.depth", None)
         if depth is None:
-            threads = sum(self.client.nthreads().values()) if self.client is not None else 0
+            if self.client is not None:
+                threads = sum(self.client.nthreads().values())
+            else:
+                threads = self._workers if self.later is not None else 0
             depth = max(2, 2 * threads)
         self.depth = int(depth)
 
     def _resolve_client(self):
         workers = self.num_workers if self.num_workers is not None else default_workers()
+        self._workers = workers
         where = place(build_scheduler(self.owner), workers, "stream")
         if where.kind != "distributed":
             # the calling process: batches made when asked for
             return None
+        if where.owned and not where.client.done():
+            # started in the background; the first batches are made here
+            self.later = where.client
+            return None
+        if where.owned:
+            return where.client.result()
         return ready(where.client)
 
     @property
@@ -340,12 +363,19 @@ class Feed:
             if self.stream is not None:
                 logger.info("%s: the most common request changed, starting a new stream", self.owner.name())
                 self.stream.close()
-            self.stream = Stream(self.node, request, self.depth, self.client, start_index)
+            self._take_client()
+            self.stream = Stream(self.node, request, self.depth, self.client, start_index, later=self.later)
             return self.stream.get()
         return self.on_demand(request)
 
+    def _take_client(self):
+        if self.client is None and self.later is not None and self.later.done():
+            self.client = self.later.result()
+            self.later = None
+
     def on_demand(self, request):
         """``request`` made now, outside the stream."""
+        self._take_client()
         stats = ProfilingStats()
         root = plan(self.node, request, stats)
         if self.client is None or any(step.kind == DRIVER for step in root.walk()):

@@ -177,12 +177,16 @@ def test_without_a_client_a_feed_uses_the_process_wide_cluster_and_leaves_it_run
     owner = Owner()
     with dask.config.set({"dpowder.stream.workers": 1}):
         feed = Feed(owner, source, depth=2)
-    client = feed.client
     try:
+        # the cluster starts in the background; batches made here meanwhile
+        # are the same batches (the i-th batch's seed is the stream's i-th)
+        here = take(Stream(source, raw_request(), depth=0), 4)
+        np.testing.assert_array_equal(feed.get(raw_request())[RAW].data, here[0])
+        client = feed.later.result(timeout=120) if feed.client is None else feed.client
         assert sum(client.nthreads().values()) >= 1
-        here = take(Stream(source, raw_request(), depth=0), 2)
-        for expected in here:
+        for expected in here[1:]:
             np.testing.assert_array_equal(feed.get(raw_request())[RAW].data, expected)
+        assert feed.stream.client is client
     finally:
         feed.close()
     # the next feed (a second build, another PreCache) finds it warm
