@@ -4,6 +4,7 @@ them down."""
 import uuid
 
 from .errors import BatchFilterError, BatchRequestError, DpowderError, PipelineRequestError, PipelineSetupError
+from .engine.errors_wrap import setting_up
 from .nodes.batch_provider import BatchProvider
 from .errors import InputTypeError
 
@@ -110,7 +111,8 @@ class Pipeline:
                 else:
                     node.__dict__["_spec"] = None
                     node.provided_items.clear()
-                node.setup()
+                with setting_up():
+                    node.setup()
             except DpowderError:
                 raise
             except Exception as e:

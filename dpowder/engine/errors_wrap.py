@@ -19,14 +19,30 @@ retries treat ``DpowderError`` as a user error that fails again, and a
 transient error inside a block must stay retryable.
 """
 
+import contextlib
+import contextvars
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..errors import BatchRequestError, PipelineRequestError
 from . import tasks
 
 # (wrapper class, original class) -> the class that is both
 _CLASSES: dict = {}
+
+# True while a node's setup() runs: a request it makes (RandomLocation
+# reading its whole mask) fails as the setup does, as a PipelineSetupError
+SETTING_UP: contextvars.ContextVar[bool] = contextvars.ContextVar("dpowder_setting_up", default=False)
+
+
+@contextlib.contextmanager
+def setting_up() -> Iterator[None]:
+    """Around a node's ``setup()``: its requests are not wrapped."""
+    token = SETTING_UP.set(True)
+    try:
+        yield
+    finally:
+        SETTING_UP.reset(token)
 
 
 def _rebuild(wrapper: type, original: type, message: str) -> BaseException:
@@ -167,7 +183,7 @@ def serve(node: Any, request: Any, run: Callable) -> Any:
     tasks), and ``request`` loses its placeholders. Tasks run in this
     thread meanwhile write back the node state they change
     (``tasks.PERSIST``)."""
-    if tasks.INLINE.get():
+    if tasks.INLINE.get() or SETTING_UP.get():
         batch = run(node, request)
     else:
         token = tasks.persisting()
@@ -187,7 +203,7 @@ def serve_pipeline(pipeline: Any, request: Any, run: Callable) -> Any:
     """``pipeline.request_batch(request)`` done by ``run(request)``: an
     exception not yet a ``PipelineRequestError`` becomes one (outside
     tasks)."""
-    if tasks.INLINE.get():
+    if tasks.INLINE.get() or SETTING_UP.get():
         return run(request)
     try:
         return run(request)

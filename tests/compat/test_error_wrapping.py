@@ -160,3 +160,19 @@ def test_the_message_names_the_node_that_failed_not_only_the_one_asked():
             p.request_batch(request())
     assert "\nException in FailsInProcess (created at " in str(info.value)
     assert info.value.provider is top
+
+
+class ReadsUpstreamInSetup(gp.BatchFilter):
+    """Requests a batch upstream in setup (as RandomLocation reads its mask)."""
+
+    def setup(self):
+        self.get_upstream_provider().request_batch(request())
+
+    def process(self, batch, request):
+        pass
+
+
+def test_a_request_failing_inside_setup_is_a_pipeline_setup_error():
+    with pytest.raises(gp.PipelineSetupError, match=r"ReadsUpstreamInSetup \(created at .*\)\.setup\(\) failed: ValueError: no channel axis 2"):
+        with gp.build(source() + FailsInProcess() + ReadsUpstreamInSetup()):
+            pass
