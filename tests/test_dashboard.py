@@ -6,6 +6,8 @@ import urllib.request
 
 import pytest
 
+pytestmark = pytest.mark.cluster  # starts a (thread-worker) LocalCluster
+
 bokeh = pytest.importorskip("bokeh", reason="the dashboard extra is not installed (pip install -e '.[dashboard]')")
 
 
