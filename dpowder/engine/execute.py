@@ -76,7 +76,7 @@ def _node_key(node):
 def _subtree(node):
     """Every node upstream of ``node`` (itself first) and the nested
     ``(index, [children])`` structure linking them."""
-    nodes = []
+    nodes: list = []
     index_of = {}
 
     def visit(n):
@@ -107,7 +107,7 @@ def lower(root, stats=None, fuse=False):
             graph[key] = node
         return key
 
-    consumed = {}
+    consumed: dict = {}
 
     def use(key):
         # nodes change their input batch in place (gunpowder's habit): a
@@ -150,7 +150,7 @@ def lower(root, stats=None, fuse=False):
 
 def _lower_fused(root, stats):
     graph = {}
-    node_keys = []
+    node_keys: list = []
     index_of = {}
 
     def index(node):

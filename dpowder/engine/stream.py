@@ -25,6 +25,7 @@ import hashlib
 import logging
 import os
 import time
+from typing import Any
 
 import dask
 
@@ -144,9 +145,9 @@ class Stream:
         self.later = later
         self.wanted_depth = depth
         self.next_index = start_index
-        self.pending = collections.deque()
+        self.pending: collections.deque = collections.deque()
         self._nodes = {}
-        self._arrivals = None
+        self._arrivals: Any = None  # an as_completed iterator once streaming
         self._fetched = {}
         workers = sum(client.nthreads().values()) if client is not None else 0
         self.depth = max(1, depth) if client is not None else 0
@@ -314,7 +315,7 @@ class Feed:
         self.node = node
         self.num_workers = num_workers
         self.recent = collections.deque([None] * RECENT_REQUESTS, maxlen=RECENT_REQUESTS)
-        self.stream = None
+        self.stream: Any = None
         self.later = None
         self.client = self._resolve_client()
         if depth is None:
