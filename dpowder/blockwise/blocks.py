@@ -229,6 +229,17 @@ class BlockGrid:
         processing position ``index``: the same in every run of the task."""
         return self.id_of_position(self._grid_position(index))
 
+    def index_of_position(self, position):
+        """The processing index of the block at grid ``position`` (the
+        inverse of ``block(index)``'s placement)."""
+        level = self.level_of_position(position)
+        axes = self._level_axes[level]
+        within = 0
+        for p, axis in zip(position, axes):
+            step = int(axis[1] - axis[0]) if len(axis) > 1 else 1
+            within = within * len(axis) + (int(p) - int(axis[0])) // step
+        return self.level_range(level)[0] + within
+
     def contains_position(self, position):
         """Whether grid ``position`` is a block of this grid (the fit's
         inclusion rule)."""

@@ -122,6 +122,19 @@ class BlockwiseDependencyGraph:
         they must finish first."""
         return self._shifted(block, self._conflicts[self.level(block)], +1)
 
+    def upstream_indices(self, index: int) -> list:
+        """``upstream`` by processing index (``grid.block(index)``): what the
+        engine waits for before it starts block ``index``."""
+        grid = self.grid
+        position = grid._grid_position(index)
+        level = grid.level_of_position(position)
+        indices = set()
+        for offset in self._conflicts[level]:
+            other = tuple(p + o for p, o in zip(position, offset))
+            if grid.contains_position(other):
+                indices.add(grid.index_of_position(other))
+        return sorted(indices)
+
     def downstream(self, block: Block) -> list:
         """The blocks of the next level that conflict with ``block``."""
         level = self.level(block)

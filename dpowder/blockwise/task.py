@@ -149,9 +149,12 @@ def pending_indices(grid, markers=None, check_function=None, progress=None):
 def run_grid(
     job, grid, executor, markers=None, check_function=None, block_done_callback=None, progress=None, timeout=None
 ):
-    """Run ``job`` over the blocks of ``grid`` not done yet, level after
-    level. Returns ``(failures, num_run)``."""
+    """Run ``job`` over the blocks of ``grid`` not done yet; with
+    read/write conflicts a block starts once the blocks it conflicts with
+    are done (per-block dependencies, no barrier between levels). Returns
+    ``(failures, num_run)``."""
     from ..engine import blockwise
+    from .dependency_graph import BlockwiseDependencyGraph
 
     levels = pending_indices(grid, markers, check_function, TqdmCallback("checking blocks"))
     num_todo = int(sum(len(level) for level in levels))
@@ -164,7 +167,20 @@ def run_grid(
 
     tracker = blockwise._Progress(progress, num_todo)
     try:
-        failures = blockwise.run_blocks(job, levels, executor, tracker, on_group_done, timeout=timeout)
+        upstream_of = None
+        if grid.read_write_conflict and grid.num_levels > 1:
+            graph = BlockwiseDependencyGraph(
+                grid.task_id,
+                grid.block_read_roi,
+                grid.block_write_roi,
+                True,
+                grid.fit,
+                total_read_roi=grid.total_read_roi,
+            )
+            upstream_of = graph.upstream_indices
+        failures = blockwise.run_blocks(
+            job, levels, executor, tracker, on_group_done, timeout=timeout, upstream_of=upstream_of
+        )
     finally:
         tracker.stop()
         if hasattr(executor, "close"):

@@ -318,7 +318,11 @@ class DistributedExecutor:
         # bytes it holds -- a scattered job would die with its last holder
         import cloudpickle
 
-        return self.client.submit(_load_job, cloudpickle.dumps(job), pure=False, key=f"dpowder-job-{uuid.uuid4().hex}")
+        future = self.client.submit(_load_job, cloudpickle.dumps(job), pure=False, key=f"dpowder-job-{uuid.uuid4().hex}")
+        # on every worker before the first block (as a broadcast would be):
+        # no block's time, nor its timeout, includes fetching the job
+        self.client.replicate([future])
+        return future
 
     def _usable(self, resources):
         if not resources:
@@ -474,6 +478,57 @@ def group_size(remaining, block_seconds, in_flight):
     return max(1, min(size, MAX_GROUP))
 
 
+class _Ready:
+    """Which blocks may start: every block of ``indices`` at once, or, with
+    ``upstream_of``, each once the blocks it waits for are done (a block
+    whose upstream failed is orphaned: it fails without running)."""
+
+    def __init__(self, indices, upstream_of=None):
+        self.ready = collections.deque(int(i) for i in indices)
+        self.remaining = len(self.ready)
+        self.waiting = {}
+        self.downstream = collections.defaultdict(list)
+        if upstream_of is not None:
+            todo = set(self.ready)
+            ready = collections.deque()
+            for index in self.ready:
+                ups = [u for u in upstream_of(index) if u in todo]
+                if ups:
+                    self.waiting[index] = set(ups)
+                    for u in ups:
+                        self.downstream[u].append(index)
+                else:
+                    ready.append(index)
+            self.ready = ready
+
+    def take(self, size):
+        group = [self.ready.popleft() for _ in range(min(size, len(self.ready)))]
+        self.remaining -= len(group)
+        return np.asarray(group, dtype=np.int64)
+
+    def done(self, index):
+        for d in self.downstream.pop(index, ()):
+            waits = self.waiting.get(d)
+            if waits is not None:
+                waits.discard(index)
+                if not waits:
+                    del self.waiting[d]
+                    # the block whose last dependency just finished goes
+                    # first: it reads what was just written
+                    self.ready.appendleft(d)
+
+    def orphans_of(self, index):
+        """The blocks that wait, directly or not, for failed ``index``."""
+        orphans, stack = [], [index]
+        while stack:
+            for d in self.downstream.pop(stack.pop(), ()):
+                if self.waiting.pop(d, None) is not None:
+                    self.remaining -= 1
+                    orphans.append(d)
+                    stack.append(d)
+        return orphans
+
+
 def run_blocks(
     job,
     index_batches,
@@ -482,10 +537,14 @@ def run_blocks(
     on_group_done=None,
     timeout=None,
     cache_size=None,
+    upstream_of=None,
 ):
     """Run ``job`` for every block index in ``index_batches`` (a list of
     integer arrays run one after the other: daisy's levels; blocks within one
-    array are independent).
+    array are independent). With ``upstream_of(index)`` (the blocks a block
+    conflicts with), there is no barrier between the arrays: a block starts
+    once the blocks it waits for are done, and one whose upstream failed is
+    reported as failed without running.
 
     ``on_group_done(group_future, indices, summary)`` is called on the driver
     as groups finish (``summary`` a ``GroupResult`` without outputs). Returns
@@ -503,26 +562,40 @@ def run_blocks(
         in_flight = max(2 * threads, min(cache_size or 0, 8 * threads))
     failures = []
     block_seconds = None
+    if upstream_of is not None:
+        index_batches = [np.concatenate([np.asarray(i, dtype=np.int64) for i in index_batches] or [np.zeros(0, np.int64)])]
 
     for indices in index_batches:
-        indices = np.asarray(indices, dtype=np.int64)
-        position = 0
+        ready = _Ready(np.asarray(indices, dtype=np.int64), upstream_of)
         pending = {}
         # blocks of a group whose worker died, to run one by one (so that the
         # block that kills its worker is found, and only it fails)
         alone = collections.deque()
 
+        def failed(index, failure, ready=ready):
+            failures.append(failure)
+            orphans = ready.orphans_of(index)
+            for orphan in orphans:
+                failures.append(
+                    BlockFailure(
+                        orphan, job.describe_block(orphan), f"not run: upstream block {index} failed", "", 0
+                    )
+                )
+            if progress is not None and orphans:
+                progress.add(len(orphans))
+
         try:
-            while position < len(indices) or pending or alone:
-                while (alone or position < len(indices)) and len(pending) < in_flight:
+            while ready.remaining or pending or alone:
+                while (alone or ready.ready) and len(pending) < in_flight:
                     if alone:
                         group = np.asarray([alone.popleft()], dtype=np.int64)
                     else:
-                        size = 1 if timeout is not None else group_size(len(indices) - position, block_seconds, in_flight)
-                        group = indices[position : position + size]
-                        position += len(group)
+                        size = 1 if timeout is not None else group_size(ready.remaining, block_seconds, in_flight)
+                        group = ready.take(size)
                     future = executor.submit(run_group, shipped, group, resources=resources)
                     pending[future] = (group, time.monotonic())
+                if not pending:
+                    raise RuntimeError(f"blocks {sorted(ready.waiting)[:10]} wait for blocks that never run")
                 done, _ = executor.wait(set(pending), timeout=1.0 if timeout is not None else None)
                 # in submission order (futures given up on after a timeout are gone)
                 for future in [f for f in pending if f in done]:
@@ -542,7 +615,8 @@ def run_blocks(
                             alone.extend(int(i) for i in group)
                             continue
                         index = int(group[0])
-                        failures.append(
+                        failed(
+                            index,
                             BlockFailure(
                                 index,
                                 job.describe_block(index),
@@ -550,12 +624,15 @@ def run_blocks(
                                 f"(a crash, os._exit or out of memory); the block is quarantined",
                                 "",
                                 _allowed_failures() + 1,
-                            )
+                            ),
                         )
                         if progress is not None:
                             progress.add(1)
                         continue
-                    failures.extend(summary.failures)
+                    for failure in summary.failures:
+                        failed(failure.index, failure)
+                    for index, _start, _duration in summary.done:
+                        ready.done(index)
                     if summary.done:
                         seconds = sum(d for _, _, d in summary.done) / len(summary.done)
                         block_seconds = seconds if block_seconds is None else 0.7 * block_seconds + 0.3 * seconds
@@ -569,14 +646,15 @@ def run_blocks(
                     for future in expired:
                         group, submitted = pending.pop(future)
                         for index in group:
-                            failures.append(
+                            failed(
+                                int(index),
                                 BlockFailure(
                                     int(index),
                                     job.describe_block(int(index)),
                                     f"TimeoutError: block did not finish within {timeout}s",
                                     "",
                                     1,
-                                )
+                                ),
                             )
                         if progress is not None:
                             progress.add(len(group))
