@@ -481,30 +481,41 @@ def group_size(remaining, block_seconds, in_flight):
 class _Ready:
     """Which blocks may start: every block of ``indices`` at once, or, with
     ``upstream_of``, each once the blocks it waits for are done (a block
-    whose upstream failed is orphaned: it fails without running)."""
+    whose upstream failed is orphaned: it fails without running). Without
+    ``upstream_of`` it holds only the index array and a position (8 bytes a
+    block: 10^5 blocks in flat driver memory)."""
 
     def __init__(self, indices, upstream_of=None):
-        self.ready = collections.deque(int(i) for i in indices)
-        self.remaining = len(self.ready)
+        self.indices = indices
+        self.position = 0
+        self.remaining = len(indices)
+        self.queue = collections.deque()
         self.waiting = {}
         self.downstream = collections.defaultdict(list)
         if upstream_of is not None:
-            todo = set(self.ready)
-            ready = collections.deque()
-            for index in self.ready:
+            todo = set(int(i) for i in indices)
+            for index in (int(i) for i in indices):
                 ups = [u for u in upstream_of(index) if u in todo]
                 if ups:
                     self.waiting[index] = set(ups)
                     for u in ups:
                         self.downstream[u].append(index)
                 else:
-                    ready.append(index)
-            self.ready = ready
+                    self.queue.append(index)
+            self.position = len(indices)
+
+    @property
+    def ready(self):
+        return bool(self.queue) or self.position < len(self.indices)
 
     def take(self, size):
-        group = [self.ready.popleft() for _ in range(min(size, len(self.ready)))]
+        if self.queue:
+            group = np.asarray([self.queue.popleft() for _ in range(min(size, len(self.queue)))], dtype=np.int64)
+        else:
+            group = self.indices[self.position : self.position + size]
+            self.position += len(group)
         self.remaining -= len(group)
-        return np.asarray(group, dtype=np.int64)
+        return group
 
     def done(self, index):
         for d in self.downstream.pop(index, ()):
@@ -515,7 +526,7 @@ class _Ready:
                     del self.waiting[d]
                     # the block whose last dependency just finished goes
                     # first: it reads what was just written
-                    self.ready.appendleft(d)
+                    self.queue.appendleft(d)
 
     def orphans_of(self, index):
         """The blocks that wait, directly or not, for failed ``index``."""
