@@ -32,8 +32,7 @@ import numpy as np
 
 from ..array import Array
 from ..batch import Batch
-from ..errors import BatchRequestError, BlockwiseError, DpowderError, PipelineConfigError, PipelineRequestError
-from ..nodes.batch_filter import BatchFilter
+from ..errors import BatchRequestError, BlockwiseError, DpowderError, PipelineRequestError
 from . import allocator, tasks
 from .cluster import build_scheduler
 from .placement import place, ready
@@ -382,48 +381,19 @@ def executor_for(node, num_workers, cluster=None, retries=0):
     return SyncExecutor()
 
 
-# -- the nodes ----------------------------------------------------------------
+def plan_ends(node, requests):
+    """Plan the first and the last block of ``node``'s blockwise map now, so
+    that request errors come before anything is submitted (the other blocks
+    are planned where they run)."""
+    from .plan import plan
 
-
-def check_num_workers(node_name, num_workers):
-    if num_workers < 1:
-        raise PipelineConfigError(f"{node_name}: num_workers must be >= 1, got {num_workers}")
-
-
-class BlockwiseFilter(BatchFilter):
-    """What ``Scan`` and ``DaisyRequestBlocks`` share: they run in the
-    calling process (the planner stops at them and calls ``provide``), which
-    hands a job to the engine; every key of ``self.reference`` must be
-    provided upstream; blocks run where ``executor()`` says (see
-    ``engine.placement``)."""
-
-    def setup(self):
-        for key in self.reference.keys():
-            if key not in self.spec:
-                raise PipelineConfigError(
-                    f"{self.describe()}: the reference asks for {key}, which is not provided upstream "
-                    f"(upstream provides {sorted(self.spec.keys())})"
-                )
-
-    def runs_on_driver(self):
-        return True
-
-    def executor(self):
-        return executor_for(self, self.num_workers)
-
-    def plan_ends(self, requests):
-        """Plan the first and the last block here, so that request errors
-        come before anything is submitted (the other blocks are planned
-        where they run)."""
-        from .plan import plan
-
-        upstream = self.get_upstream_provider()
-        for index in {0, requests.num_blocks - 1}:
-            try:
-                plan(upstream, requests.request(index))
-            except BatchRequestError as e:
-                e.add_note(f"dpowder: in {self.describe()}, planning block {index} {requests.describe(index)}")
-                raise
+    upstream = node.get_upstream_provider()
+    for index in {0, requests.num_blocks - 1}:
+        try:
+            plan(upstream, requests.request(index))
+        except BatchRequestError as e:
+            e.add_note(f"dpowder: in {node.describe()}, planning block {index} {requests.describe(index)}")
+            raise
 
 
 # -- the map ------------------------------------------------------------------
@@ -685,7 +655,7 @@ def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
     from .stitch import stitch
 
     empty = len(request) == 0
-    node.plan_ends(requests)
+    plan_ends(node, requests)
     executor = node.executor()
     job = PipelineJob(node.get_upstream_provider(), requests, keep=not empty, retries=2)
     located, metas = {}, {}
@@ -768,7 +738,7 @@ def lower_scan(node, requests, request, spec):
 
     from .stitch import _axis_segments
 
-    node.plan_ends(requests)
+    plan_ends(node, requests)
     empty = len(request) == 0
     job = PipelineJob(node.get_upstream_provider(), requests, keep=not empty, retries=2)
     token = uuid.uuid4().hex[:12]

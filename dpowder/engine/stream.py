@@ -38,10 +38,6 @@ from .plan import DRIVER, plan
 
 logger = logging.getLogger(__name__)
 
-# how many recent requests PreCache's A/B switching rule looks at
-RECENT_REQUESTS = 5
-
-
 def stream_seed(base_seed, index):
     """The seed of the ``index``-th batch of a stream started from a request
     with seed ``base_seed``: the same in every process."""
@@ -290,10 +286,10 @@ class Feed:
     """Batches for the requests a driver-side consumer gets, through a
     ``Stream`` of its most common request.
 
-    gunpowder's rule for changing requests (``PreCache``): given requests A
-    and B, the sequence A, …, A, B, A, … keeps streaming A and serves B on
-    demand; once B has been seen more often than A among the last 5
-    requests, the A stream is dropped and a B stream started.
+    A request other than the streamed one starts a new stream, unless
+    ``switch(request, current)`` (the owner's rule: ``PreCache`` keeps its
+    stream until another request is the most common of the last five) says
+    no; then that batch is made on demand.
 
     Args:
 
@@ -308,13 +304,16 @@ class Feed:
 
         num_workers (int, optional): Workers of the LocalCluster started
             when there is no client (default ``default_workers()``).
+
+        switch (callable, optional): ``switch(request, current)``: whether
+            a request other than the streamed one starts a new stream.
     """
 
-    def __init__(self, owner, node, depth=None, num_workers=None):
+    def __init__(self, owner, node, depth=None, num_workers=None, switch=None):
         self.owner = owner
         self.node = node
         self.num_workers = num_workers
-        self.recent = collections.deque([None] * RECENT_REQUESTS, maxlen=RECENT_REQUESTS)
+        self.switch = switch
         self.stream: Any = None
         self.later = None
         self.client = self._resolve_client()
@@ -351,18 +350,17 @@ class Feed:
 
     def get(self, request, start_index=0):
         """The batch for ``request``: the next one of the stream when
-        ``request`` is the streamed one, else made on demand (or a new
-        stream started, by the rule above). ``start_index`` is where a new
-        stream starts its sequence of seeds."""
-        self.recent.append(request)
+        ``request`` is the streamed one; else a new stream of ``request``
+        (starting its sequence of seeds at ``start_index``), unless the
+        owner's ``switch(request, current)`` says to keep the current stream
+        and make this batch on demand (PreCache's rule)."""
         current = None if self.stream is None else self.stream.request
+        switch = True if self.switch is None else self.switch(request, current)
         if current is not None and request == current:
             return self.stream.get()
-        new_count = sum(1 for r in self.recent if r is not None and r == request)
-        current_count = sum(1 for r in self.recent if r is not None and r == current)
-        if current is None or new_count > current_count:
+        if current is None or switch:
             if self.stream is not None:
-                logger.info("%s: the most common request changed, starting a new stream", self.owner.name())
+                logger.info("%s: the request changed, starting a new stream", self.owner.name())
                 self.stream.close()
             self._take_client()
             self.stream = Stream(self.node, request, self.depth, self.client, start_index, later=self.later)

@@ -6,6 +6,7 @@ from ..batch import Batch
 from ..blockwise.blocks import BlockGrid, DoneMarkers
 from ..callbacks import TqdmCallback
 from ..engine import blockwise
+from .blockwise_filter import BlockwiseFilter, check_num_workers
 from ..errors import BatchRequestError, PipelineConfigError
 
 ROI_TYPES = ("read_roi", "write_roi")
@@ -35,7 +36,7 @@ class DaisyRequests:
         return repr(self.grid.block(index))
 
 
-class DaisyRequestBlocks(blockwise.BlockwiseFilter):
+class DaisyRequestBlocks(BlockwiseFilter):
     """Iteratively requests batches similar to ``reference`` from upstream
     providers, with their ROIs set to blocks distributed as daisy
     distributes them.
@@ -132,7 +133,7 @@ class DaisyRequestBlocks(blockwise.BlockwiseFilter):
                     f"DaisyRequestBlocks: roi_map maps {key} to {roi_map.get(key)!r}; map every key of the "
                     f"reference to 'read_roi' or 'write_roi'"
                 )
-        blockwise.check_num_workers("DaisyRequestBlocks", num_workers)
+        check_num_workers("DaisyRequestBlocks", num_workers)
         self.reference = reference.copy()
         self.roi_map = dict(roi_map)
         self.num_workers = num_workers
@@ -202,7 +203,7 @@ class DaisyRequestBlocks(blockwise.BlockwiseFilter):
                 f"{self.block_write_roi}) fits into the total ROI {grid.total_read_roi} with fit {self.fit!r}"
             )
         requests = DaisyRequests(grid, self.reference, self.roi_map)
-        self.plan_ends(requests)
+        blockwise.plan_ends(self, requests)
         markers = DoneMarkers(self.done_marker_dir) if self.done_marker_dir is not None else None
         job = blockwise.PipelineJob(
             self.get_upstream_provider(), requests, keep=False, retries=self.max_retries, markers=markers

@@ -1,5 +1,6 @@
 """``PreCache``: serve repeated requests from batches made ahead."""
 
+import collections
 import logging
 import os
 
@@ -9,11 +10,28 @@ from .batch_filter import BatchFilter
 logger = logging.getLogger(__name__)
 
 
+#: how many recent requests the switching rule looks at
+RECENT_REQUESTS = 5
+
+
 class _Cache:
-    """The feed, shared by the per-request copies of the node."""
+    """The feed and the recent requests, shared by the per-request copies
+    of the node."""
 
     def __init__(self):
         self.feed = None
+        self.recent = collections.deque([None] * RECENT_REQUESTS, maxlen=RECENT_REQUESTS)
+
+    def switch(self, request, current):
+        """gunpowder's rule: keep streaming ``current`` (and make
+        ``request`` on demand) unless ``request`` was seen more often than
+        it among the last five requests."""
+        self.recent.append(request)
+        if current is None or request == current:
+            return True
+        new_count = sum(1 for r in self.recent if r is not None and r == request)
+        current_count = sum(1 for r in self.recent if r is not None and r == current)
+        return new_count > current_count
 
 
 class PreCache(BatchFilter):
@@ -71,7 +89,9 @@ class PreCache(BatchFilter):
         cache = self._cache
         if cache.feed is None:
             workers = min(self.num_workers, os.cpu_count() or 1)
-            cache.feed = Feed(self, self.get_upstream_provider(), depth=self.cache_size, num_workers=workers)
+            cache.feed = Feed(
+                self, self.get_upstream_provider(), depth=self.cache_size, num_workers=workers, switch=cache.switch
+            )
         return cache.feed.get(request)
 
     def teardown(self):

@@ -5,6 +5,7 @@ import numpy as np
 from ..callbacks import ScanCallback, TqdmCallback
 from ..coordinate import Coordinate
 from ..engine import blockwise
+from .blockwise_filter import BlockwiseFilter, check_num_workers
 from ..errors import BatchRequestError, PipelineConfigError
 from ..roi import Roi
 
@@ -44,7 +45,7 @@ class ShiftedRequests:
         return "(" + ", ".join(f"{key}: {spec.roi}" for key, spec in request.items()) + ")"
 
 
-class Scan(blockwise.BlockwiseFilter):
+class Scan(BlockwiseFilter):
     """Iteratively requests batches of size ``reference`` from upstream
     providers in a scanning fashion, until all requested ROIs are covered.
     If the batch request to this node is empty, it will scan the complete
@@ -91,7 +92,7 @@ class Scan(blockwise.BlockwiseFilter):
     """
 
     def __init__(self, reference, num_workers=1, cache_size=50, progress_callback=None):
-        blockwise.check_num_workers("Scan", num_workers)
+        check_num_workers("Scan", num_workers)
         self.reference = reference.copy()
         self.num_workers = num_workers
         self.cache_size = cache_size

@@ -143,13 +143,15 @@ class Owner(gp.BatchFilter):
         pass
 
 
-def test_feed_switches_streams_by_the_last_five_requests():
+def test_precache_switches_streams_by_the_last_five_requests():
     """A, A, B, A, B keeps streaming A (B on demand); then B, B makes B the
     most common of the last five and a B stream replaces A."""
     source = built(SeededSource())
     owner = Owner()
     owner.__dict__["_dp_scheduler"] = "sync"
-    feed = Feed(owner, source)
+    from dpowder.nodes.precache import _Cache
+
+    feed = Feed(owner, source, switch=_Cache().switch)
     a, b = raw_request(size=(8, 8)), raw_request(size=(4, 4))
     streams = []
     for r in (a, a, b, a, b):
