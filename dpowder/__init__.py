@@ -24,6 +24,7 @@ from .errors import (
     PipelineSetupError,
     PipelineTeardownError,
 )
+from .checkpoints import UntrustedCheckpointError
 from .graph import Edge, Graph, GraphKey, GraphKeys, Node
 from .graph_spec import GraphSpec
 from .nodes import *  # noqa: F401,F403 -- the node names, as gunpowder exports them

@@ -10,7 +10,7 @@ from ..errors import BatchRequestError, PipelineConfigError, PipelineSetupError
 from ..io import hdf5 as hdf5_io
 from ..io import zarr as zarr_io
 from ..io.lazy import to_numpy
-from ..io.metadata import add_ome_multiscale, ome_multiscale
+from ..io.metadata import add_ome_multiscale, default_axis_names, ome_multiscale
 from ..keys import ArrayKey, GraphKey
 from .batch_filter import BatchFilter
 
@@ -72,6 +72,11 @@ class Snapshot(BatchFilter):
             additional arrays like loss gradients for visualization that are
             otherwise not needed.
 
+        zarr_format (int, optional):
+
+            2 (default: zarr v2 + OME-NGFF 0.4) or 3 (zarr v3 + OME-NGFF 0.5,
+            crc32c checksums) for ``.zarr`` snapshots (see docs/writes.md).
+
         compression_type (string or int):
 
             Compression strategy. Legal values are gzip, szip, lzf (HDF5
@@ -100,6 +105,7 @@ class Snapshot(BatchFilter):
         compression_type=None,
         dataset_dtypes=None,
         store_value_range=False,
+        zarr_format=None,
     ):
         if not isinstance(dataset_names, dict):
             raise PipelineConfigError(
@@ -115,6 +121,9 @@ class Snapshot(BatchFilter):
         self.compression_type = compression_type
         self.dataset_dtypes = {} if dataset_dtypes is None else dataset_dtypes
         self.store_value_range = store_value_range
+        if zarr_format not in (None, 2, 3):
+            raise PipelineConfigError(f"Snapshot: zarr_format must be 2 or 3, got {zarr_format!r}")
+        self.zarr_format = zarr_format
         self.n = 0
         self.record_snapshot = False
         self.batch_number = 0
@@ -214,17 +223,26 @@ class Snapshot(BatchFilter):
     def _write_zarr(self, filename, items, loss):
         import zarr
 
-        root = zarr.open_group(filename, mode="w", zarr_format=2)
+        fmt = self.zarr_format or 2
+        root = zarr.open_group(filename, mode="w", zarr_format=fmt)
         for name, data, attrs, spec in self._datasets(items):
+            spatial = spec.roi.dims if spec is not None and not spec.nonspatial and spec.roi is not None else 0
+            if fmt == 3 and spatial:
+                # named dims and checksums, as ZarrWrite writes format 3
+                layout = zarr_io.array_layout(fmt, default_axis_names(spatial, data.ndim - spatial), self.compression_type)
+            else:
+                # format 2: gunpowder's snapshot layout, attributes unchanged
+                layout = {"compressors": zarr_io.compressors(self.compression_type, fmt), "attributes": {}}
+            layout_attrs = layout.pop("attributes")
             array = root.create_array(
                 name,
                 shape=data.shape,
                 dtype=data.dtype,
                 chunks=data.shape if data.size else "auto",
-                compressors=zarr_io.compressors(self.compression_type, 2),
+                **layout,
             )
             array[...] = data
-            array.attrs.update(attrs)
+            array.attrs.update({**layout_attrs, **attrs})
             if spec is not None and not spec.nonspatial and spec.roi is not None:
                 group_path, _, leaf = name.rpartition("/")
                 group = root.require_group(group_path) if group_path else root
@@ -232,7 +250,7 @@ class Snapshot(BatchFilter):
                     leaf, leaf, spec.voxel_size, spec.roi.offset, spec.roi.dims, data.ndim - spec.roi.dims
                 )
                 if entry is not None:
-                    group.attrs.update(add_ome_multiscale(group.attrs.asdict(), entry, 2))
+                    group.attrs.update(add_ome_multiscale(group.attrs.asdict(), entry, fmt))
         if loss is not None:
             root.attrs["loss"] = float(loss)
 

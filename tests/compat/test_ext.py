@@ -98,3 +98,13 @@ def test_zarr_file_opens_a_container_as_a_context_manager(tmp_path, kind):
     with gp.ext.ZarrFile(store, mode="r") as f:
         np.testing.assert_array_equal(f["raw"][:], np.arange(6).reshape(2, 3))
     assert os.path.isdir(path)
+
+
+def test_the_jax_extra_brings_haiku_and_optax():
+    """gunpowder code that checks only for jax then uses haiku and optax:
+    the jax extra installs both (the Makefile installs the extra)."""
+    pytest.importorskip("jax")
+    from dpowder.ext import NoSuchModule
+
+    assert not isinstance(gp.ext.haiku, NoSuchModule) and hasattr(gp.ext.haiku, "transform")
+    assert not isinstance(gp.ext.optax, NoSuchModule) and hasattr(gp.ext.optax, "adam")

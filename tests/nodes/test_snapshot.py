@@ -135,3 +135,30 @@ def test_a_due_batch_without_a_dataset_key_fails_and_is_not_counted(tmp_path):
         pipeline.request_batch(with_gt)
         pipeline.request_batch(request())  # batch 2 is not due: no check, no file
     assert os.listdir(tmp_path) == ["00000001.zarr"]
+
+
+def test_zarr_format_3_snapshots_are_valid_ngff_0_5_and_open_in_xarray(tmp_path):
+    import xarray as xr
+    import zarr
+
+    data = np.arange(4 * 6, dtype=np.float32).reshape(4, 6)
+    source = gp.ArraySource(RAW, gp.Array(data, gp.ArraySpec(roi=gp.Roi((8, 4), (16, 12)), voxel_size=(4, 2))))
+    snapshot = gp.Snapshot({RAW: "volumes/raw"}, output_dir=str(tmp_path), output_filename="s.zarr", zarr_format=3)
+    with gp.build(source + snapshot) as p:
+        p.request_batch(gp.BatchRequest({RAW: gp.ArraySpec(roi=gp.Roi((8, 4), (16, 12)))}))
+    root = zarr.open_group(str(tmp_path / "s.zarr"), mode="r")
+    assert root.metadata.zarr_format == 3
+    array = root["volumes/raw"]
+    assert array.metadata.dimension_names == ("y", "x")
+    np.testing.assert_array_equal(array[:], data)
+    assert array.attrs["offset"] == [8, 4] and array.attrs["voxel_size"] == [4, 2]
+    from ome_zarr_models.v05.image import Image
+
+    image = Image.from_zarr(zarr.open_group(str(tmp_path / "s.zarr"), path="volumes", mode="r"))
+    scale, translation = image.attributes.ome.multiscales[0].datasets[0].coordinateTransformations
+    assert list(scale.scale) == [4, 2] and list(translation.translation) == [8, 4]
+    opened = xr.open_zarr(str(tmp_path / "s.zarr"), group="volumes", consolidated=False)
+    assert opened["raw"].dims == ("y", "x")
+    np.testing.assert_array_equal(opened["raw"].values, data)
+    with pytest.raises(gp.PipelineConfigError, match="zarr_format must be 2 or 3"):
+        gp.Snapshot({RAW: "raw"}, zarr_format=4)
