@@ -60,6 +60,7 @@ CLUSTER_TESTS = {
     "tests/engine/test_blockwise.py::test_killing_a_worker_halfway_loses_no_block",
     "tests/engine/test_fault_tolerance.py",
     "tests/engine/test_flat_scripts.py",
+    "tests/engine/test_shutdown.py",
     "tests/engine/test_placement.py::test_a_client_without_workers_is_waited_for_then_fails_saying_what_to_start",
     "tests/engine/test_stream.py::test_two_workers_deliver_close_to_twice_the_batches_of_one_for_a_slow_producer",
     "tests/engine/test_stream.py::test_without_a_client_a_feed_uses_the_process_wide_cluster_and_leaves_it_running",

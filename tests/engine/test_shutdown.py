@@ -1,0 +1,39 @@
+"""dpowder's process-wide cluster shuts down cleanly at exit, also after one
+of its workers was killed: exit code 0, no "leaked semaphore" warning, no
+traceback, no nanny chatter on the script's output."""
+
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import os, signal, time
+    from dpowder.engine.cluster import shared_client
+
+    def pids():
+        # a worker being replaced answers with an error, not a pid
+        answers = client.run(os.getpid, on_error="return").values()
+        return sorted(p for p in answers if isinstance(p, int))
+
+    client = shared_client(2)
+    victim = pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.time() + 90
+    while time.time() < deadline and (victim in pids() or len(pids()) < 2):
+        time.sleep(0.2)
+    if victim not in pids() and len(pids()) == 2:
+        print("killed-and-replaced")
+    """
+)
+
+
+def test_the_process_wide_cluster_exits_cleanly_after_a_killed_worker(tmp_path):
+    script = tmp_path / "kill.py"
+    script.write_text(SCRIPT)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "killed-and-replaced" in result.stdout
+    assert "leaked semaphore" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "distributed.nanny" not in result.stderr, result.stderr[-2000:]
