@@ -22,6 +22,7 @@ CHUNKS = (16, 128, 128)
 
 WRITER = textwrap.dedent(
     """
+    import os
     import sys
     import numpy as np
     from dpowder.io import zarr as zarr_io
@@ -35,8 +36,10 @@ WRITER = textwrap.dedent(
     while True:
         k += 1
         zarr_io.write(array, (0, 0, 0), noise ^ np.int32(k), "raw", "the test write")
-        with open(progress, "w") as f:
+        # atomically: the kill may land between truncating and writing
+        with open(progress + ".tmp", "w") as f:
             f.write(str(k))
+        os.replace(progress + ".tmp", progress)
     """
 ).format(shape=SHAPE, chunks=CHUNKS)
 
