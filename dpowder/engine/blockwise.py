@@ -27,6 +27,7 @@ import math
 import time
 import traceback
 import uuid
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +120,7 @@ class PipelineJob:
     def worker_resources(self):
         """Resources (dask worker resources) a block needs: asked of the
         nodes, e.g. a ``Predict`` on a GPU needs ``{"GPU": 1}``."""
-        resources = {}
+        resources: dict = {}
         for node in self.nodes:
             wanted = getattr(node, "dp_worker_resources", None)
             if callable(wanted):
@@ -199,13 +200,13 @@ def run_group(job, indices):
     allocator.tune_allocator()
     run = job.open()
     done, failures = [], []
-    outputs = [] if job.keep else None
+    outputs: list | None = [] if job.keep else None
     token = tasks.INLINE.set(True)
     try:
         for index in indices:
             index = int(index)
             start = time.time()
-            error = None
+            error: Exception | None = None
             for attempt in range(job.retries + 1):
                 try:
                     output = run(index)
@@ -308,7 +309,7 @@ class DistributedExecutor:
         self.retries = retries
         self.threads = max(1, sum(client.nthreads().values()))
         self._worker_resources = None
-        self._completed = None
+        self._completed: Any = None  # distributed.as_completed, from the first group on
 
     def ship(self, job):
         # a task, not scattered data: each worker fetches the job once and
@@ -459,7 +460,7 @@ class _Ready:
         self.indices = indices
         self.position = 0
         self.remaining = len(indices)
-        self.queue = collections.deque()
+        self.queue: collections.deque = collections.deque()
         self.waiting = {}
         self.downstream = collections.defaultdict(list)
         if upstream_of is not None:
@@ -548,10 +549,10 @@ def run_blocks(
 
     for indices in index_batches:
         ready = _Ready(np.asarray(indices, dtype=np.int64), upstream_of)
-        pending = {}
+        pending: dict = {}
         # blocks of a group whose worker died, to run one by one (so that the
         # block that kills its worker is found, and only it fails)
-        alone = collections.deque()
+        alone: collections.deque = collections.deque()
 
         def failed(index, failure, ready=ready):
             failures.append(failure)
@@ -746,7 +747,7 @@ def lower_scan(node, requests, request, spec):
     what = node.describe()
     n = requests.num_blocks
     if empty:
-        graph = {job_key: job}
+        graph: dict = {job_key: job}
         size = max(1, -(-n // MAX_LOWERED_TASKS))
         groups = []
         for start in range(0, n, size):
