@@ -1,6 +1,7 @@
 """``torch.Predict``: run a torch model on the arrays of a batch."""
 
 import os
+import threading
 import uuid
 
 from ..checkpoints import check_torch, load_torch
@@ -144,14 +145,18 @@ class Predict(GenericPredict):
                 model.load_state_dict(state)
             model = model.to(device)
             model.eval()
-            hooks = {}
+            # blocks may run in several threads of this process at once: each
+            # forward pass's hooked outputs go to its own thread's dict
+            hooks = threading.local()
             for name in self.outputs:
                 if isinstance(name, str):
                     try:
                         module = model.get_submodule(name)
                     except AttributeError:
                         continue
-                    module.register_forward_hook(lambda m, i, o, name=name: hooks.__setitem__(name, o))
+                    module.register_forward_hook(
+                        lambda m, i, o, name=name: hooks.__dict__.setdefault("outputs", {}).__setitem__(name, o)
+                    )
             return model, device, hooks
 
         return self._once_per_process(prepare, str(self.device), self._cache_tag)
@@ -168,10 +173,11 @@ class Predict(GenericPredict):
         model, device, hooks = self._prepared_model()
         inputs = {name: self._value(key, batch) for name, key in self.inputs.items()}
         args, kwargs = arguments(self, torch, inputs, device)
+        hooked = hooks.__dict__["outputs"] = {}
         with torch.inference_mode():
             result = model(*args, **kwargs)
         results = dict(enumerate(result if isinstance(result, tuple) else (result,)))
-        results.update(hooks)
+        results.update(hooked)
         for name in self.outputs:
             if isinstance(name, str) and name not in results and hasattr(model, name):
                 results[name] = getattr(model, name)  # an attribute the forward pass set

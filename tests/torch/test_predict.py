@@ -175,6 +175,31 @@ def test_outputs_by_position_and_submodule_lie_where_requested_in_the_array_spec
     np.testing.assert_array_equal(np.asarray(batch[hidden_key].data), hidden)
 
 
+def test_submodule_outputs_of_blocks_in_concurrent_threads_are_each_their_own(volume):
+    """Scan(num_workers=4) runs blocks in threads that share one model: a
+    hooked submodule output belongs to the forward pass of its own thread's
+    block (every block's hidden features equal the whole-volume ones)."""
+    raw, _ = volume
+    hidden_key = gp.ArrayKey("HIDDEN_THREADS")
+    net = network()
+    crop = raw[:26, :26, :26]
+    with torch.inference_mode():
+        hidden = net[1](net[0](torch.as_tensor(crop)[None, None]))[0].numpy()
+    source = gp.ArraySource(RAW, gp.Array(crop, gp.ArraySpec(roi=gp.Roi((0, 0, 0), (26, 26, 26)), voxel_size=(1, 1, 1))))
+    predict = Predict(net, inputs={0: RAW}, outputs={"1": hidden_key}, device="cpu")
+    reference = gp.BatchRequest()
+    reference[RAW] = gp.ArraySpec(roi=gp.Roi((0, 0, 0), (10, 10, 10)))
+    reference[hidden_key] = gp.ArraySpec(roi=gp.Roi((1, 1, 1), (8, 8, 8)))
+    pipeline = (
+        source + gp.Unsqueeze([RAW]) + gp.Unsqueeze([RAW]) + predict + gp.Squeeze([hidden_key])
+        + gp.Scan(reference, num_workers=4, progress_callback=gp.ScanCallback())
+    )  # fmt: skip
+    request = gp.BatchRequest({hidden_key: gp.ArraySpec(roi=gp.Roi((1, 1, 1), (24, 24, 24)))})
+    with gp.build(pipeline):
+        batch = pipeline.request_batch(request)
+    np.testing.assert_array_equal(np.asarray(batch[hidden_key].data), hidden)
+
+
 def test_importing_dpowder_torch_does_not_import_torch():
     code = "import sys, dpowder, dpowder.torch; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
