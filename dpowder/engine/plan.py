@@ -349,31 +349,42 @@ def plan_multi(node, request, stats=None, global_seed=None):
     return PlanStep(MULTI, node, work, tuple(steps))
 
 
-def plan_filter(node, request, stats=None, global_seed=None):
-    """Plan one ``BatchFilter`` step: ``prepare``, the upstream request, the
-    state diff; then the upstream plan."""
+class Prepared:
+    """What the prepare half of a ``BatchFilter`` decided for one request:
+    whether it is skipped, its dependencies, the request for upstream (the
+    request updated with the dependencies, less what the node provides) and
+    the state diff of ``prepare``."""
+
+    __slots__ = ("skipped", "dependencies", "upstream_request", "state")
+
+    def __init__(self, skipped, dependencies, upstream_request, state):
+        self.skipped = skipped
+        self.dependencies = dependencies
+        self.upstream_request = upstream_request
+        self.state = state
+
+
+def prepare_filter(node, request, stats=None, global_seed=None):
+    """The prepare half of gunpowder's ``BatchFilter`` contract, for every
+    caller (planning, and the driver-side consumers of streams): the node
+    seeded, ``skip_node``, ``prepare`` (timed), its dependencies checked,
+    the upstream request made."""
     seed = request.random_seed
     if global_seed is None:
         global_seed = seed
-    upstream_seed = upstream_global_seed(global_seed)
-    upstream = node.get_upstream_provider()
-    downstream = request.copy()
     # seeded first: gunpowder nodes draw their ``p`` in skip_node
     seed_node(node, seed, 0)
     with _global_rng(node):
         if not is_own(node):
             seed_global(global_seed)
         if node.skip_node(request):
-            skip = True
-        else:
-            skip = False
-            timing = Timing(node, "prepare")
-            timing.start()
-            before = dict(node.__dict__)
-            dependencies = node.prepare(request)
-    if skip:
-        _remove_provided(node, downstream)
-        return plan(upstream, downstream, stats, global_seed=upstream_seed)
+            upstream_request = request.copy()
+            _remove_provided(node, upstream_request)
+            return Prepared(True, None, upstream_request, {})
+        timing = Timing(node, "prepare")
+        timing.start()
+        before = dict(node.__dict__)
+        dependencies = node.prepare(request)
 
     # as in gunpowder, ``prepare`` may also shrink or drop items of ``request``
     # itself; what goes upstream is that request updated with the dependencies
@@ -392,8 +403,26 @@ def plan_filter(node, request, stats=None, global_seed=None):
     timing.stop()
     if stats is not None:
         stats.add(timing)
+    return Prepared(False, dependencies, upstream_request, state)
 
-    upstream_step = plan(upstream, upstream_request, stats, global_seed=upstream_seed)
+
+def process_seed(node, request):
+    """The seed of a filter's ``process`` for ``request`` (phase 1)."""
+    return derive_seed(request.random_seed, _uid(node), 1)
+
+
+def plan_filter(node, request, stats=None, global_seed=None):
+    """Plan one ``BatchFilter`` step: its prepare half (``prepare_filter``),
+    then the upstream plan."""
+    seed = request.random_seed
+    upstream_seed = upstream_global_seed(seed if global_seed is None else global_seed)
+    upstream = node.get_upstream_provider()
+    downstream = request.copy()
+    prepared = prepare_filter(node, request, stats, global_seed)
+    if prepared.skipped:
+        return plan(upstream, prepared.upstream_request, stats, global_seed=upstream_seed)
+    dependencies, state = prepared.dependencies, prepared.state
+    upstream_step = plan(upstream, prepared.upstream_request, stats, global_seed=upstream_seed)
     if dependencies is not None:
         dependencies = without_placeholders(dependencies)
     downstream.remove_placeholders()

@@ -392,28 +392,25 @@ class Feed:
 
 def filter_through(node, request, fetch):
     """Serve ``request`` for the driver-side filter ``node`` with gunpowder's
-    ``BatchFilter`` contract, its upstream batch coming from
-    ``fetch(upstream_request)``: ``prepare``, fetch, ``process`` on the batch
-    cropped to the dependencies, merge, crop to ``request``."""
-    from ..errors import BatchFilterError
+    ``BatchFilter`` contract -- its two halves written once,
+    ``plan.prepare_filter`` and ``tasks.process_filter`` -- its upstream
+    batch coming from ``fetch(upstream_request)``."""
+    from .plan import apply_seed, prepare_filter, process_seed, without_placeholders
+    from .tasks import process_filter
 
-    dependencies = node.prepare(request)
-    if dependencies is None:
-        upstream_request = request.copy()
-    else:
-        upstream_request = request.update_with(dependencies)
-        upstream_request.random_seed = request.random_seed
-    for key in node.provided_items:
-        if key in upstream_request:
-            del upstream_request[key]
+    downstream = request.copy()
+    prepared = prepare_filter(node, request)
+    upstream_request = prepared.upstream_request
     upstream_request.remove_placeholders()
     batch = fetch(upstream_request)
-    node_batch = batch if dependencies is None else batch.crop(dependencies)
-    processed = node.process(node_batch, request)
-    if processed is None:
-        processed = node_batch
-    elif not hasattr(processed, "arrays"):
-        raise BatchFilterError(f"{node.describe()}.process returned a {type(processed).__name__}")
-    result = batch.merge(processed, merge_profiling_stats=False)
+    if prepared.skipped:
+        return batch.crop(downstream)
+    dependencies = prepared.dependencies
+    if dependencies is not None:
+        dependencies = without_placeholders(dependencies)
+    seed = process_seed(node, request)
+    # the consumer runs on the node itself (it owns a model, an iteration)
+    apply_seed(node, seed)
+    result = process_filter(node, node, batch, request, dependencies, seed)
     result.profiling_stats = batch.profiling_stats
-    return result.crop(request)
+    return result

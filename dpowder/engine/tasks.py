@@ -178,18 +178,15 @@ def _process(n, node_batch, request, carried, fallback_seed):
         return processed, _global_state()
 
 
-def run_filter(work, node, batch):
-    """``process`` of a ``BatchFilter``: crop to its dependencies, process,
-    merge the result back and crop to what was requested downstream."""
-    n = _prepared_copy(node, work)
-    before = None if is_own(n) else _snapshot(n)
-    timing = Timing(n, "process")
-    timing.start()
-    request = work.request
+def process_filter(n, node, batch, request, dependencies, seed):
+    """The process half of gunpowder's ``BatchFilter`` contract, for every
+    caller (tasks, and the driver-side consumers of streams): ``n`` (``node``
+    or its prepared copy) processes the batch cropped to its dependencies
+    (private arrays), the result is merged back, cut to ``request`` and its
+    dtypes checked. Raises with the node and request noted."""
     try:
-        node_batch = _private(batch if work.dependencies is None else batch.crop(work.dependencies), batch)
-        processed, carried = _process(n, node_batch, request, batch.__dict__.get(GLOBAL_STATE), work.seed)
-        _write_back(node, before, n)
+        node_batch = _private(batch if dependencies is None else batch.crop(dependencies), batch)
+        processed, carried = _process(n, node_batch, request, batch.__dict__.get(GLOBAL_STATE), seed)
         if processed is None:
             processed = node_batch
         elif not hasattr(processed, "arrays"):
@@ -201,9 +198,22 @@ def run_filter(work, node, batch):
         check_dtypes(node, result, request)
     except Exception as e:
         raise _with_note(e, node, request)
+    result.__dict__[GLOBAL_STATE] = carried
+    return result
+
+
+def run_filter(work, node, batch):
+    """``process`` of a ``BatchFilter`` in a task, on a prepared copy of
+    the node (``process_filter``); what a non-dpowder node rebinds is written
+    back in the calling thread."""
+    n = _prepared_copy(node, work)
+    before = None if is_own(n) else _snapshot(n)
+    timing = Timing(n, "process")
+    timing.start()
+    result = process_filter(n, node, batch, work.request, work.dependencies, work.seed)
+    _write_back(node, before, n)
     timing.stop()
     result.profiling_stats = _stats_with(batch.profiling_stats, timing)
-    result.__dict__[GLOBAL_STATE] = carried
     return result
 
 

@@ -197,3 +197,33 @@ def test_without_a_client_a_feed_uses_the_process_wide_cluster_and_leaves_it_run
         second = Feed(owner, source, depth=2)
     assert second.client is client
     second.close()
+
+
+class BadPrepare(gp.BatchFilter):
+    def prepare(self, request):
+        return [request]
+
+
+class Doubles(gp.BatchFilter):
+    def prepare(self, request):
+        deps = gp.BatchRequest()
+        deps[RAW] = request[RAW].copy()
+        return deps
+
+    def process(self, batch, request):
+        batch[RAW].data = batch[RAW].data * 2
+
+
+def test_a_streams_consumer_follows_the_same_filter_contract_as_a_planned_filter():
+    """filter_through (Train's half of a stream) is the planner's prepare
+    half and the tasks' process half: the same errors, the same result."""
+    from dpowder.engine.stream import filter_through
+
+    source = built(SeededSource())
+    request = raw_request()
+    upstream = source.request_batch(request)
+    with pytest.raises(gp.BatchFilterError, match=r"prepare returned a list; it must return a BatchRequest"):
+        filter_through(BadPrepare(), request, lambda r: upstream)
+    served = filter_through(Doubles(), request, lambda r: source.request_batch(r))
+    assert served[RAW].spec.roi == request[RAW].roi
+    np.testing.assert_array_equal(served[RAW].data, upstream[RAW].data * 2)
