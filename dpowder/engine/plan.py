@@ -81,6 +81,14 @@ def seed_global(seed):
     np.random.seed(seed % 2**32)
 
 
+def stream_seed(base_seed, index):
+    """The seed of the ``index``-th batch of a stream (``Train``,
+    ``PreCache``) started from a request with seed ``base_seed``: the same in
+    every process."""
+    digest = hashlib.blake2b(f"{base_seed}:stream:{index}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little")
+
+
 def derive_seed(request_seed, uid, phase):
     """A 64 bit seed from a request's seed, a node's identity and a phase
     (0: prepare, 1: process), the same in every process."""

@@ -21,7 +21,6 @@ synchronous loop, without streaming. See ``docs/streaming.md``.
 """
 
 import collections
-import hashlib
 import logging
 import os
 import time
@@ -34,16 +33,9 @@ from .cluster import build_scheduler
 from .placement import place, ready
 from .execute import NODE_PREFIX, execute_local, lower
 from .tasks import attach_stats
-from .plan import DRIVER, plan
+from .plan import DRIVER, plan, stream_seed
 
 logger = logging.getLogger(__name__)
-
-def stream_seed(base_seed, index):
-    """The seed of the ``index``-th batch of a stream started from a request
-    with seed ``base_seed``: the same in every process."""
-    digest = hashlib.blake2b(f"{base_seed}:stream:{index}".encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "little")
-
 
 class StreamStats:
     """What a stream produced and what its consumer did with it.

@@ -66,8 +66,10 @@ def is_n5(store) -> bool:
     return isinstance(store, (str, os.PathLike)) and os.fspath(store).rstrip("/").endswith(".n5")
 
 
-class CorruptChunkError(ValueError):
-    """A chunk whose bytes do not form a valid frame of its codec."""
+class CorruptChunkError(DataSourceError):
+    """A chunk whose bytes do not form a valid frame of its codec (a
+    ``DataSourceError``, so a read anywhere, ``open_xarray`` too, raises one,
+    and blockwise maps do not retry it)."""
 
     def __init__(self, key, reason):
         super().__init__(f"chunk '{key}': {reason}")
