@@ -201,7 +201,7 @@ def run_group(job, indices):
     run = job.open()
     done, failures = [], []
     outputs: list | None = [] if job.keep else None
-    token = tasks.INLINE.set(True)
+    token = tasks.IN_TASK.set(True)
     try:
         for index in indices:
             index = int(index)
@@ -237,7 +237,7 @@ def run_group(job, indices):
             if outputs is not None:
                 outputs.append(output)
     finally:
-        tasks.INLINE.reset(token)
+        tasks.IN_TASK.reset(token)
     return GroupResult(done, failures, outputs)
 
 

@@ -14,7 +14,7 @@ gunpowder's attributes (``provider``/``pipeline``, ``request``, ``batch``,
 
 Errors that already are a ``PipelineRequestError`` (every request error
 dpowder raises itself, and errors wrapped by an inner entry) pass through
-unchanged. Nothing is wrapped inside tasks (``tasks.INLINE``): blockwise
+unchanged. Nothing is wrapped inside tasks (``tasks.IN_TASK``): blockwise
 retries treat ``DpowderError`` as a user error that fails again, and a
 transient error inside a block must stay retryable.
 """
@@ -183,7 +183,7 @@ def serve(node: Any, request: Any, run: Callable) -> Any:
     tasks), and ``request`` loses its placeholders. Tasks run in this
     thread meanwhile write back the node state they change
     (``tasks.PERSIST``)."""
-    if tasks.INLINE.get() or SETTING_UP.get():
+    if tasks.IN_TASK.get() or SETTING_UP.get():
         batch = run(node, request)
     else:
         token = tasks.persisting()
@@ -203,7 +203,7 @@ def serve_pipeline(pipeline: Any, request: Any, run: Callable) -> Any:
     """``pipeline.request_batch(request)`` done by ``run(request)``: an
     exception not yet a ``PipelineRequestError`` becomes one (outside
     tasks)."""
-    if tasks.INLINE.get() or SETTING_UP.get():
+    if tasks.IN_TASK.get() or SETTING_UP.get():
         return run(request)
     try:
         return run(request)

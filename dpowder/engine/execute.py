@@ -227,12 +227,12 @@ def run_inline(node, request, as_provide=False):
     whose upstream requests depend on data). With ``as_provide``, ``node``
     is run as the plain filter it derives from, ignoring its own
     ``provide``."""
-    token = tasks.INLINE.set(True)
+    token = tasks.IN_TASK.set(True)
     try:
         step = plan(node, _own_copy(request), own_provide=not as_provide)
         return execute_local(step)
     finally:
-        tasks.INLINE.reset(token)
+        tasks.IN_TASK.reset(token)
 
 
 def _own_copy(request):
@@ -287,7 +287,7 @@ def request_batch(node, request):
     """Plan ``request``, lower it to a dask graph, compute it where
     ``placement.place`` says (the scheduler given at build, dask's
     configured one, the active ``distributed.Client``, else in-process)."""
-    if tasks.INLINE.get():
+    if tasks.IN_TASK.get():
         return run_inline(node, request)
     stats = ProfilingStats()
     root = plan(node, _own_copy(request), stats)

@@ -38,8 +38,9 @@ from .plan import (
     without_placeholders,
 )
 
-# True while a task runs a node's upstream in-process (data-dependent nodes)
-INLINE = contextvars.ContextVar("dpowder_inline", default=False)
+# True inside a task (a request_batch made there runs in this process, and
+# errors are not wrapped there); not the plan step kind INLINE
+IN_TASK = contextvars.ContextVar("dpowder_in_task", default=False)
 
 # the thread whose user-facing request_batch is running in this context:
 # tasks running there (in-process, one at a time) may write node state back
@@ -111,11 +112,11 @@ def _in_task(function, *args):
     """Run ``function`` as a task body: a ``request_batch`` made inside it (a
     node asking another pipeline) runs in this process, never back on the
     scheduler the task itself runs on."""
-    token = INLINE.set(True)
+    token = IN_TASK.set(True)
     try:
         return function(*args)
     finally:
-        INLINE.reset(token)
+        IN_TASK.reset(token)
 
 
 def _prepared_copy(node, work):
@@ -271,7 +272,7 @@ def _provide(node, request, inline, original=None):
     global_seed = node.__dict__.get(GLOBAL_SEED)
     timing = Timing(node, "provide")
     timing.start()
-    token = INLINE.set(True) if inline else None
+    token = IN_TASK.set(True) if inline else None
     try:
         if is_own(node):
             batch = _provide_own(node, request.copy(), global_seed)
@@ -282,7 +283,7 @@ def _provide(node, request, inline, original=None):
         raise _with_note(e, node, request)
     finally:
         if token is not None:
-            INLINE.reset(token)
+            IN_TASK.reset(token)
     _keep_requested(batch, request)
     timing.stop()
     batch.profiling_stats.add(timing)

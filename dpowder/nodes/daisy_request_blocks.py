@@ -239,7 +239,7 @@ class DaisyRequestBlocks(BlockwiseFilter):
 
         upstream = self.get_upstream_provider()
         markers = DoneMarkers(self.done_marker_dir) if self.done_marker_dir is not None else None
-        token = tasks.INLINE.set(True)
+        token = tasks.IN_TASK.set(True)
         try:
             while True:
                 with client.acquire_block() as block:
@@ -252,7 +252,7 @@ class DaisyRequestBlocks(BlockwiseFilter):
                     if self.block_done_callback is not None:
                         self.block_done_callback(block, start, time.time() - start)
         finally:
-            tasks.INLINE.reset(token)
+            tasks.IN_TASK.reset(token)
 
 
 def _daisy_client():
