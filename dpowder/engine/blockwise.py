@@ -553,6 +553,8 @@ def run_blocks(
         # blocks of a group whose worker died, to run one by one (so that the
         # block that kills its worker is found, and only it fails)
         alone: collections.deque = collections.deque()
+        # blocks run with nothing else in flight since their worker died
+        isolated: set = set()
 
         def failed(index, failure, ready=ready):
             failures.append(failure)
@@ -570,7 +572,10 @@ def run_blocks(
             while ready.remaining or pending or alone:
                 while (alone or ready.ready) and len(pending) < in_flight:
                     if alone:
+                        if pending:
+                            break  # a suspect runs isolated, so only a block that kills its worker fails
                         group = np.asarray([alone.popleft()], dtype=np.int64)
+                        isolated.add(int(group[0]))
                     else:
                         size = 1 if timeout is not None else group_size(ready.remaining, block_seconds, in_flight)
                         group = ready.take(size)
@@ -593,10 +598,11 @@ def run_blocks(
                     except Exception as error:
                         if not _worker_died(error):
                             raise
-                        if len(group) > 1:
+                        index = int(group[0])
+                        if len(group) > 1 or index not in isolated:
+                            # killed with others in flight: maybe a neighbour's doing
                             alone.extend(int(i) for i in group)
                             continue
-                        index = int(group[0])
                         failed(
                             index,
                             BlockFailure(
