@@ -64,26 +64,53 @@ def assert_batches_equal(a: Batch, b: Batch) -> None:
         assert nodes_a == nodes_b, key
 
 
-@pytest.fixture(scope="session")
+_session_cluster: dict = {}
+
+
+def _running(client: Any) -> bool:
+    try:
+        client.scheduler_info()
+        return True
+    except Exception:  # noqa: BLE001 -- a closed client or loop: start another
+        return False
+
+
+def _close_session_cluster() -> None:
+    client, cluster = _session_cluster.pop("client", None), _session_cluster.pop("cluster", None)
+    for thing in (client, cluster):
+        if thing is not None:
+            try:
+                thing.close()
+            except Exception:  # noqa: BLE001 -- already gone
+                pass
+
+
+@pytest.fixture
 def cluster_client() -> Iterator[Any]:
     """A 2-worker ``distributed.LocalCluster`` of single-threaded processes
-    on loopback, closed at the end of the session."""
-    from distributed import Client, LocalCluster
+    on loopback, shared by the tests of a session (started on first use,
+    started again if something closed it) and closed at exit."""
+    client = _session_cluster.get("client")
+    if client is None or not _running(client):
+        import atexit
 
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
-    client = Client(cluster, set_as_default=False)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
+        from distributed import Client, LocalCluster
+
+        _close_session_cluster()
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.ERROR,
+        )
+        client = Client(cluster, set_as_default=False)
+        if not _session_cluster:
+            atexit.register(_close_session_cluster)
+        _session_cluster.update(client=client, cluster=cluster)
+    yield client
 
 
 class NodeContract:

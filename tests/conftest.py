@@ -7,26 +7,9 @@ import pytest
 import dpowder as gp
 
 
-@pytest.fixture(scope="session")
-def cluster_client():
-    """A 2-worker ``distributed.LocalCluster`` of processes on loopback."""
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        silence_logs=40,
-    )
-    client = Client(cluster, set_as_default=False)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
+# a 2-worker LocalCluster of processes on loopback, shared by the session and
+# started again if something closed it (the one dpowder.testing ships)
+from dpowder.testing import cluster_client  # noqa: E402,F401
 
 
 def coordinate_volume(shape, dtype=np.int64):
