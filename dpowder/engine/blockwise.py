@@ -21,7 +21,6 @@ See docs/blockwise.md for the decisions and their reasons.
 
 import collections
 import concurrent.futures
-import itertools
 import logging
 import math
 import time
@@ -743,7 +742,7 @@ def lower_scan(node, requests, request, spec):
     import dask.array as da
     from dask.delayed import Delayed
 
-    from .stitch import _axis_segments
+    from .stitch import pieces
 
     plan_ends(node, requests)
     empty = len(request) == 0
@@ -779,31 +778,16 @@ def lower_scan(node, requests, request, spec):
         array_spec = spec[key].copy()
         array_spec.roi = roi
         voxel_size = spec[key].voxel_size
-        reference_roi = requests.reference[key].roi
-        axes = [
-            _axis_segments(
-                reference_roi.begin[d] + requests.positions[d], reference_roi.shape[d], roi.begin[d], roi.end[d]
-            )
-            for d in range(roi.dims)
-        ]
+        parts, axes = pieces(roi, key, requests, voxel_size, leading)
         name = f"dpowder-scan-{key}-{token}"
-        lead = (slice(None),) * len(leading)
-        for chunk_index in itertools.product(*[range(len(a)) for a in axes]):
-            combo = [axes[d][i] for d, i in enumerate(chunk_index)]
-            shape = tuple(leading) + tuple((stop - start) // voxel_size[d] for d, (_, start, stop) in enumerate(combo))
-            chunk_key = (name,) + (0,) * len(leading) + tuple(chunk_index)
-            if any(j is None for j, _, _ in combo):
-                graph[chunk_key] = (np.zeros, shape, dtype)
+        for part in parts:
+            chunk_key = (name,) + (0,) * len(leading) + tuple(part.chunk)
+            if part.index is None:
+                graph[chunk_key] = (np.zeros, part.shape, dtype)
                 continue
-            index = int(np.ravel_multi_index([j for j, _, _ in combo], requests.shape, order="F"))
-            if block_key(index) not in graph:
-                graph[block_key(index)] = (_blocks_or_raise, job_key, np.asarray([index]), what)
-            block_roi = reference_roi.shift(requests.shift(index))
-            slices = lead + tuple(
-                slice((start - block_roi.begin[d]) // voxel_size[d], (stop - block_roi.begin[d]) // voxel_size[d])
-                for d, (_, start, stop) in enumerate(combo)
-            )
-            graph[chunk_key] = (_block_piece, block_key(index), key, slices)
+            if block_key(part.index) not in graph:
+                graph[block_key(part.index)] = (_blocks_or_raise, job_key, np.asarray([part.index]), what)
+            graph[chunk_key] = (_block_piece, block_key(part.index), key, part.source)
         chunks = tuple((s,) for s in leading) + tuple(
             tuple((stop - start) // voxel_size[d] for _, start, stop in axis) for d, axis in enumerate(axes)
         )

@@ -9,7 +9,6 @@ cluster and gathered, where the blocks ran on one).
 """
 
 import itertools
-from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -52,6 +51,49 @@ def _nest(pieces, shape):
     return [_nest(pieces[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
+class Piece:
+    """One piece of a stitched array: its place in the grid of pieces
+    (``chunk``), the block it comes from (``index``, None where no block
+    reached), the slices into that block's output and into the result
+    (voxels, leading axes whole), and its shape."""
+
+    __slots__ = ("chunk", "index", "source", "target", "shape")
+
+    def __init__(self, chunk, index, source, target, shape):
+        self.chunk, self.index, self.source, self.target, self.shape = chunk, index, source, target, shape
+
+
+def pieces(roi, key, requests, voxel_size, leading):
+    """The pieces of ``roi`` (of array ``key``) as the blocks of
+    ``requests`` cut it (see the module docstring), in C order, and the
+    per-axis segments."""
+    reference_roi = requests.reference[key].roi
+    axes = [
+        _axis_segments(reference_roi.begin[d] + requests.positions[d], reference_roi.shape[d], roi.begin[d], roi.end[d])
+        for d in range(roi.dims)
+    ]
+    lead = (slice(None),) * len(leading)
+    result = []
+    for chunk in itertools.product(*[range(len(a)) for a in axes]):
+        combo = [axes[d][i] for d, i in enumerate(chunk)]
+        shape = tuple(leading) + tuple((stop - start) // voxel_size[d] for d, (_, start, stop) in enumerate(combo))
+        target = lead + tuple(
+            slice((start - roi.begin[d]) // voxel_size[d], (stop - roi.begin[d]) // voxel_size[d])
+            for d, (_, start, stop) in enumerate(combo)
+        )
+        if any(j is None for j, _, _ in combo):
+            result.append(Piece(chunk, None, None, target, shape))
+            continue
+        index = int(np.ravel_multi_index([j for j, _, _ in combo], requests.shape, order="F"))
+        block_roi = reference_roi.shift(requests.shift(index))
+        source = lead + tuple(
+            slice((start - block_roi.begin[d]) // voxel_size[d], (stop - block_roi.begin[d]) // voxel_size[d])
+            for d, (_, start, stop) in enumerate(combo)
+        )
+        result.append(Piece(chunk, index, source, target, shape))
+    return result, axes
+
+
 def stitch(request, requests, spec, locate, meta, client=None):
     """The batch for ``request`` (a Scan's non-empty request) from the
     blocks of ``requests`` (``ShiftedRequests``). ``locate(index)`` gives
@@ -66,7 +108,6 @@ def stitch(request, requests, spec, locate, meta, client=None):
     if client is not None:
         import dask.array as da
     batch = Batch()
-    grid_shape = requests.shape
     first_meta = meta(0)
     lazy = {}
     for key, request_spec in request.array_specs.items():
@@ -82,43 +123,24 @@ def stitch(request, requests, spec, locate, meta, client=None):
                 lazy[key] = (_piece(group, position, key, (), leading, dtype), array_spec)
             continue
         voxel_size = spec[key].voxel_size
-        reference_roi = requests.reference[key].roi
-        axes = [
-            _axis_segments(
-                reference_roi.begin[d] + requests.positions[d], reference_roi.shape[d], roi.begin[d], roi.end[d]
-            )
-            for d in range(roi.dims)
-        ]
-        out_shape = tuple(leading) + tuple(s // v for s, v in zip(roi.shape, voxel_size))
-        out: Any = np.zeros(out_shape, dtype=dtype) if client is None else None  # None: dask pieces instead
-        pieces = []
-        for combo in itertools.product(*axes):
-            shape = tuple(leading) + tuple((stop - start) // voxel_size[d] for d, (_, start, stop) in enumerate(combo))
-            if any(j is None for j, _, _ in combo):
-                if client is not None:
-                    pieces.append(da.zeros(shape, dtype=dtype))
-                continue
-            index = int(np.ravel_multi_index([j for j, _, _ in combo], grid_shape, order="F"))
-            block_roi = reference_roi.shift(requests.shift(index))
-            lead = (slice(None),) * len(leading)
-            slices = lead + tuple(
-                slice((start - block_roi.begin[d]) // voxel_size[d], (stop - block_roi.begin[d]) // voxel_size[d])
-                for d, (_, start, stop) in enumerate(combo)
-            )
-            group, position = locate(index)
-            if client is None:
-                target = lead + tuple(
-                    slice((start - roi.begin[d]) // voxel_size[d], (stop - roi.begin[d]) // voxel_size[d])
-                    for d, (_, start, stop) in enumerate(combo)
-                )
-                out[target] = group.outputs[position][key].data[slices]
-            else:
-                pieces.append(_piece(group, position, key, slices, shape, dtype))
+        parts, axes = pieces(roi, key, requests, voxel_size, leading)
         if client is None:
+            out = np.zeros(tuple(leading) + tuple(s // v for s, v in zip(roi.shape, voxel_size)), dtype=dtype)
+            for part in parts:
+                if part.index is not None:
+                    group, position = locate(part.index)
+                    out[part.target] = group.outputs[position][key].data[part.source]
             batch[key] = Array(out, array_spec)
         else:
-            nested = _nest(pieces, [len(a) for a in axes])
-            lazy[key] = (da.block(nested) if len(pieces) > 1 else pieces[0], array_spec)
+            lazy_parts = []
+            for part in parts:
+                if part.index is None:
+                    lazy_parts.append(da.zeros(part.shape, dtype=dtype))
+                else:
+                    group, position = locate(part.index)
+                    lazy_parts.append(_piece(group, position, key, part.source, part.shape, dtype))
+            nested = _nest(lazy_parts, [len(a) for a in axes])
+            lazy[key] = (da.block(nested) if len(lazy_parts) > 1 else lazy_parts[0], array_spec)
 
     if lazy:
         keys = list(lazy)
