@@ -14,6 +14,7 @@ from .coordinate import Coordinate
 from .errors import (
     BatchFilterError,
     BatchRequestError,
+    ArgumentError,
     BlockwiseError,
     DataError,
     DataSourceError,

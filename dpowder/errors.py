@@ -234,6 +234,11 @@ class InputTypeError(DpowderError, TypeError):
     """An argument or datum of the wrong type (also a ``TypeError``)."""
 
 
+class ArgumentError(DpowderError, ValueError):
+    """An argument with a value a function or node cannot take (also a
+    ``ValueError``): a wrong option name, format or combination."""
+
+
 class BlockwiseError(PipelineRequestError):
     """Blocks of a blockwise map (``Scan``, ``DaisyRequestBlocks``,
     ``run_blockwise``) kept failing after their retries; ``failures`` lists

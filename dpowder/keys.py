@@ -4,6 +4,8 @@ Two keys of one kind with one identifier are the same key. Keys pickle by
 identifier, so a key made in a worker process equals the driver's.
 """
 
+from .errors import InputTypeError
+
 
 class _Key:
     __slots__ = ("identifier", "_hash")
@@ -11,7 +13,7 @@ class _Key:
 
     def __init__(self, identifier):
         if not isinstance(identifier, str):
-            raise TypeError(f"a {type(self).__name__} identifier must be a str, got {identifier!r}")
+            raise InputTypeError(f"a {type(self).__name__} identifier must be a str, got {identifier!r}")
         self.identifier = identifier
         self._hash = hash((type(self).__name__, identifier))
         setattr(self._registry, identifier, self)

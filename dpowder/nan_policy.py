@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .errors import DataSourceError
+from .errors import ArgumentError, DataSourceError
 
 POLICIES = ("warn", "raise", "ignore")
 
@@ -41,7 +41,7 @@ class NaNError(DataSourceError):
 
 def _checked(policy: str) -> str:
     if policy not in POLICIES:
-        raise ValueError(f"nan_policy must be one of {POLICIES}, got {policy!r}")
+        raise ArgumentError(f"nan_policy must be one of {POLICIES}, got {policy!r}")
     return policy
 
 
@@ -80,8 +80,7 @@ def check_nans(node: Any, key: Any, data: np.ndarray, roi: Any, policy: str, tok
     if not count:
         return 0
     message = (
-        f"{node.describe()}: {key} holds {count} NaN values (of {data.size}) in the ROI {roi}; "
-        f"nan_policy={policy!r}"
+        f"{node.describe()}: {key} holds {count} NaN values (of {data.size}) in the ROI {roi}; nan_policy={policy!r}"
     )
     if policy == "raise":
         error = NaNError(message)

@@ -5,6 +5,8 @@ passed to worker processes in the ``DAISY_CONTEXT`` environment variable as
 import contextvars
 import os
 
+from ..errors import ArgumentError
+
 #: the context of the worker running in this thread or task, if any (set by
 #: the server's worker wrapper; a subprocess finds it in its environment)
 CURRENT = contextvars.ContextVar("dpowder_daisy_context", default=None)
@@ -35,7 +37,7 @@ class Context:
     def __setitem__(self, key, value):
         key, value = str(key), str(value)
         if "=" in key or ":" in key or "=" in value or ":" in value:
-            raise ValueError(f"context keys and values must not contain '=' or ':', got {key!r}={value!r}")
+            raise ArgumentError(f"context keys and values must not contain '=' or ':', got {key!r}={value!r}")
         self._values[key] = value
 
     def __getitem__(self, key):
@@ -62,7 +64,9 @@ class Context:
                 continue
             key, sep, value = token.partition("=")
             if not sep:
-                raise ValueError(f"malformed {Context.ENV_VARIABLE} entry {token!r} in {text!r} (expected key=value)")
+                raise ArgumentError(
+                    f"malformed {Context.ENV_VARIABLE} entry {token!r} in {text!r} (expected key=value)"
+                )
             context[key] = value
         return context
 

@@ -14,7 +14,7 @@ from collections import namedtuple
 import h5py
 import numpy as np
 
-from ..errors import DataSourceError, WriteError
+from ..errors import ArgumentError, DataSourceError, WriteError
 from . import locks
 from .metadata import funlib_attributes, read_metadata
 
@@ -56,8 +56,7 @@ def open_dataset(filename, dataset):
     with _open(filename) as f:
         if dataset not in f or not isinstance(f[dataset], h5py.Dataset):
             raise DataSourceError(
-                f"{where} does not exist; the file holds the datasets {_datasets(f) or 'none'}. "
-                f"Check the dataset name"
+                f"{where} does not exist; the file holds the datasets {_datasets(f) or 'none'}. Check the dataset name"
             )
         ds = f[dataset]
         attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in ds.attrs.items()}
@@ -98,7 +97,7 @@ def compression(compression_type):
         return "gzip", min(int(compression_type), 9)
     if compression_type in ("gzip", "lzf", "szip"):
         return compression_type, None
-    raise ValueError(
+    raise ArgumentError(
         f"compression_type {compression_type!r} is not available for HDF5; use 'gzip', 'lzf', 'szip', "
         f"a gzip level 1-9 or None"
     )

@@ -24,6 +24,7 @@ single-level dataset) keeps its translation as its corner offset.
 """
 
 from ..coordinate import Coordinate
+from ..errors import DataError
 
 VOXEL_SIZE_ATTRIBUTES = ("resolution", "voxel_size")
 OFFSET_ATTRIBUTES = ("offset",)
@@ -58,7 +59,7 @@ def _integral(values, what, where):
     out = []
     for v in values:
         if float(v) != int(round(float(v))):
-            raise ValueError(
+            raise DataError(
                 f"{what} {list(values)} in {where} is not integral; dpowder's world units are integers "
                 f"(e.g. nm): pass array_specs={{KEY: ArraySpec(voxel_size=...)}} in integer units"
             )

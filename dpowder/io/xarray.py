@@ -45,6 +45,7 @@ from ..array_spec import ArraySpec
 from ..coordinate import Coordinate
 from ..roi import Roi
 from .metadata import default_axis_names
+from ..errors import ArgumentError, DataError
 
 _OWN_ATTRS = ("voxel_size", "interpolatable", "coords")
 COORDS = ("corner", "center")
@@ -52,15 +53,17 @@ COORDS = ("corner", "center")
 
 def _check_coords(coords):
     if coords not in COORDS:
-        raise ValueError(f"coords must be 'corner' (voxel begin corners) or 'center' (voxel centres), got {coords!r}")
+        raise ArgumentError(
+            f"coords must be 'corner' (voxel begin corners) or 'center' (voxel centres), got {coords!r}"
+        )
 
 
 def _coords(roi, voxel_size, coords="corner"):
     if coords == "center":
-        return [b + v / 2 + v * np.arange(s // v, dtype=np.float64) for b, s, v in zip(roi.begin, roi.shape, voxel_size)]
-    return [
-        np.arange(b, e, v, dtype=np.int64) for b, e, v in zip(roi.begin, roi.end, voxel_size)
-    ]
+        return [
+            b + v / 2 + v * np.arange(s // v, dtype=np.float64) for b, s, v in zip(roi.begin, roi.shape, voxel_size)
+        ]
+    return [np.arange(b, e, v, dtype=np.int64) for b, e, v in zip(roi.begin, roi.end, voxel_size)]
 
 
 def _attrs(array):
@@ -73,7 +76,9 @@ def _attrs(array):
     return attrs
 
 
-def array_to_xarray(array: Array, dim_suffix: str = "", channel_suffix: str = "", coords: str = "corner") -> xr.DataArray:
+def array_to_xarray(
+    array: Array, dim_suffix: str = "", channel_suffix: str = "", coords: str = "corner"
+) -> xr.DataArray:
     """An ``xarray.DataArray`` of ``array`` (data shared, dask stays lazy),
     with dims named and coordinates in world units.
 
@@ -112,7 +117,7 @@ def is_spatial(data_array, dim):
 def _as_int(values, what):
     rounded = np.round(values).astype(np.int64)
     if not np.array_equal(rounded, values):
-        raise ValueError(
+        raise DataError(
             f"{what} {values} is not integral: dpowder's world units are integers (e.g. nm); "
             f"convert the coordinates (e.g. multiply by 1000) before converting"
         )
@@ -160,7 +165,7 @@ def array_from_xarray(data_array: xr.DataArray, interpolatable: bool | None = No
             if len(values) >= 2:
                 steps = np.diff(values)
                 if not np.all(steps == steps[0]) or steps[0] <= 0:
-                    raise ValueError(
+                    raise DataError(
                         f"the coordinates of dim '{dim}' are not evenly spaced and increasing "
                         f"(steps {np.unique(steps)[:5]}): not a voxel grid"
                     )
@@ -168,16 +173,16 @@ def array_from_xarray(data_array: xr.DataArray, interpolatable: bool | None = No
             elif given_voxel_size is not None and len(given_voxel_size) == len(spatial):
                 voxel_size.append(int(given_voxel_size[i]))
             else:
-                raise ValueError(
+                raise DataError(
                     f"dim '{dim}' has {len(values)} coordinate(s), so its voxel size cannot be inferred: "
                     f"set attrs['voxel_size'] (one value per spatial dim {spatial})"
                 )
             if len(values) == 0:
-                raise ValueError(f"dim '{dim}' is empty")
+                raise DataError(f"dim '{dim}' is empty")
             first = values[0] - (voxel_size[-1] / 2 if coords == "center" else 0)
             offset.append(int(_as_int(np.array([first]), f"first voxel's begin corner of dim '{dim}'")[0]))
         grid = Coordinate(voxel_size)
-        shape = Coordinate(data.shape[len(channels):])
+        shape = Coordinate(data.shape[len(channels) :])
         spec = ArraySpec(roi=Roi(Coordinate(offset), shape * grid), voxel_size=grid, interpolatable=interpolatable)
     for name in _OWN_ATTRS:
         attrs.pop(name, None)
@@ -195,6 +200,7 @@ def batch_to_xarray(batch, coords: str = "corner") -> xr.Dataset:
             ``array_to_xarray``.
     """
     _check_coords(coords)
+
     def grid(array):
         spec = array.spec
         if spec.nonspatial or spec.roi is None:

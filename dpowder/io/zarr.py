@@ -27,7 +27,7 @@ from zarr.abc.codec import BytesBytesCodec
 from zarr.storage import LocalStore, MemoryStore, WrapperStore, ZipStore
 
 from ..coordinate import Coordinate
-from ..errors import DataSourceError, WriteError
+from ..errors import ArgumentError, DataSourceError, WriteError
 from . import chunks, locks
 from .metadata import add_ome_multiscale, default_axis_names, funlib_attributes, ome_multiscale, read_metadata
 
@@ -321,7 +321,9 @@ def open_dataset(store, dataset, mode="r"):
     for i in range(len(parts) - 1, -1, -1):
         group_path = "/".join(parts[:i])
         group = root[group_path] if group_path else root
-        parents.append(("/".join(parts[i:]), group.attrs.asdict(), f"group '{group_path or '/'}' in {describe_store(store)}"))
+        parents.append(
+            ("/".join(parts[i:]), group.attrs.asdict(), f"group '{group_path or '/'}' in {describe_store(store)}")
+        )
     try:
         metadata = read_metadata(node.attrs.asdict(), node.ndim, where, parents)
     except ValueError as e:
@@ -482,9 +484,9 @@ def compressors(compression_type, zarr_format: int, checksum: bool | None = None
     if checksum is None:
         checksum = zarr_format == 3
     if checksum and zarr_format != 3:
-        raise ValueError("a crc32c checksum codec needs zarr format 3 (zarr_format=3)")
+        raise ArgumentError("a crc32c checksum codec needs zarr format 3 (zarr_format=3)")
     if isinstance(compression_type, bool):
-        raise ValueError(f"compression_type must be a name or a gzip level, got {compression_type!r}")
+        raise ArgumentError(f"compression_type must be a name or a gzip level, got {compression_type!r}")
     if compression_type is None:
         if zarr_format == 2:
             return "auto"
@@ -503,7 +505,7 @@ def compressors(compression_type, zarr_format: int, checksum: bool | None = None
             return numcodecs.Zstd(checksum=True) if compression_type == "zstd" else numcodecs.Blosc()
         codec = zarr.codecs.ZstdCodec(checksum=True) if compression_type == "zstd" else zarr.codecs.BloscCodec()
     else:
-        raise ValueError(
+        raise ArgumentError(
             f"compression_type {compression_type!r} is not available for zarr; use 'gzip', a gzip level 1-9, "
             f"'zstd', 'blosc' or None (zarr's default)"
         )
@@ -573,7 +575,7 @@ def require_dataset(
         ``(zarr.Array, Metadata, path)`` as ``open_dataset``.
     """
     if zarr_format not in (None, 2, 3):
-        raise ValueError(f"zarr_format must be 2 or 3, got {zarr_format!r}")
+        raise ArgumentError(f"zarr_format must be 2 or 3, got {zarr_format!r}")
     path = dataset.strip("/")
     if _is_local_path(store) and not os.fspath(store).endswith(".zip"):
         parent = os.path.dirname(os.path.abspath(os.fspath(store)))
