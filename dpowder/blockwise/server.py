@@ -25,7 +25,6 @@ import threading
 import time
 
 from ..callbacks import TqdmCallback
-from ..engine.cluster import LocalClusterHandle
 from .client import _DIRECT, Client, run_worker
 from .context import Context
 from .scheduler import Scheduler
@@ -190,13 +189,6 @@ class _Pool:
                 worker.cancel()
 
 
-class _Owner:
-    """Stands in for a node when asking the engine which client is active."""
-
-    def __init__(self, scheduler):
-        self.__dict__["_dp_scheduler"] = scheduler
-
-
 def _num_finished(service):
     states = service.scheduler.task_states.values()
     return sum(s.completed_count + s.failed_count + s.orphaned_count for s in states)
@@ -229,7 +221,7 @@ class Server:
         num_workers = sum(max(1, t.num_workers) for t in scheduler.task_map.values())
         from ..engine import blockwise
 
-        executor = blockwise.executor_for(_Owner(self.scheduler), num_workers, LocalClusterHandle())
+        executor = blockwise.executor_for(self.scheduler, num_workers)
         client = getattr(executor, "client", None)
         if hasattr(executor, "close"):
             executor.close()

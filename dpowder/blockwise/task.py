@@ -6,7 +6,6 @@ import logging
 import numpy as np
 
 from ..callbacks import TqdmCallback
-from ..engine.cluster import LocalClusterHandle
 from .blocks import BlockGrid
 
 logger = logging.getLogger(__name__)
@@ -188,13 +187,6 @@ def run_grid(
     return failures, num_todo
 
 
-class _TaskOwner:
-    """Stands in for a node when choosing where a task's blocks run."""
-
-    def __init__(self):
-        self.__dict__["_dp_scheduler"] = None
-
-
 def run_blockwise(tasks, scheduler=None, progress: bool = True, raise_on_failure: bool = False, multiprocessing: bool = True) -> bool:
     """Run ``tasks`` (and their upstream tasks first), each block once.
 
@@ -253,38 +245,32 @@ def run_blockwise(tasks, scheduler=None, progress: bool = True, raise_on_failure
         states = Server(scheduler=scheduler, progress=progress).run_blockwise(tasks)
         return all(s.completed_count == s.total_block_count for s in states.values())
 
-    owner = _TaskOwner()
-    owner.__dict__["_dp_scheduler"] = scheduler
-    cluster = LocalClusterHandle()
     succeeded = True
-    try:
-        for task in order:
-            if task.init_callback_fn is not None:
-                task.init_callback_fn()
-            grid = task.grid()
-            markers = None
-            if task.done_marker_dir is not None:
-                from .blocks import DoneMarkers
+    for task in order:
+        if task.init_callback_fn is not None:
+            task.init_callback_fn()
+        grid = task.grid()
+        markers = None
+        if task.done_marker_dir is not None:
+            from .blocks import DoneMarkers
 
-                markers = DoneMarkers(task.done_marker_dir)
-            executor = blockwise.executor_for(owner, task.num_workers, cluster)
-            job = blockwise.FunctionJob(grid, task.process_function, task.max_retries, markers)
-            failures, _ = run_grid(
-                job,
-                grid,
-                executor,
-                markers,
-                task.check_function,
-                progress=TqdmCallback(f"{task.task_id}, blocks") if progress else None,
-                timeout=task.timeout,
-            )
-            try:
-                blockwise.raise_failures(failures, grid.num_blocks, f"task {task.task_id}")
-            except blockwise.BlockwiseError as e:
-                if raise_on_failure:
-                    raise
-                logger.error("%s", e)
-                succeeded = False
-    finally:
-        cluster.close()
+            markers = DoneMarkers(task.done_marker_dir)
+        executor = blockwise.executor_for(scheduler, task.num_workers)
+        job = blockwise.FunctionJob(grid, task.process_function, task.max_retries, markers)
+        failures, _ = run_grid(
+            job,
+            grid,
+            executor,
+            markers,
+            task.check_function,
+            progress=TqdmCallback(f"{task.task_id}, blocks") if progress else None,
+            timeout=task.timeout,
+        )
+        try:
+            blockwise.raise_failures(failures, grid.num_blocks, f"task {task.task_id}")
+        except blockwise.BlockwiseError as e:
+            if raise_on_failure:
+                raise
+            logger.error("%s", e)
+            succeeded = False
     return succeeded

@@ -34,7 +34,6 @@ from ..array import Array
 from ..batch import Batch
 from ..errors import BatchRequestError, BlockwiseError, DpowderError, PipelineRequestError
 from . import allocator, tasks
-from .cluster import build_scheduler
 from .placement import place, ready
 
 logger = logging.getLogger(__name__)
@@ -367,13 +366,12 @@ class DistributedExecutor:
             self.client.cancel(list(futures))
 
 
-def executor_for(node, num_workers, cluster=None, retries=0):
-    """Where a node's blocks run: as ``placement.place`` decides for a
-    blockwise map (the client or scheduler given at build, dask's configured
-    scheduler, the active client, else ``num_workers`` threads in this
-    process, else the calling thread). ``cluster`` is unused (the
-    process-wide cluster is ``cluster.shared_client``)."""
-    where = place(build_scheduler(node), num_workers, "blockwise")
+def executor_for(scheduler, num_workers, retries=0):
+    """Where a blockwise map's blocks run: as ``placement.place`` decides
+    for ``scheduler`` (the client or scheduler given at build, or ``None``;
+    then dask's configured scheduler, the active client, else
+    ``num_workers`` threads in this process, else the calling thread)."""
+    where = place(scheduler, num_workers, "blockwise")
     if where.kind == "distributed":
         return DistributedExecutor(ready(where.client), retries)
     if where.kind == "threads":

@@ -146,15 +146,3 @@ def active_client(node: Any) -> Any:
     if scheduler is not None:
         return scheduler if is_client(scheduler) else None
     return default_client()
-
-
-class LocalClusterHandle:
-    """The process-wide cluster, as the blockwise task runner asks for it:
-    ``get(n)`` gives its client, ``close()`` leaves it running for the next
-    user (it closes at exit)."""
-
-    def get(self, n: int) -> Any:
-        return shared_client(n)
-
-    def close(self) -> None:
-        pass
