@@ -4,6 +4,7 @@ them down."""
 import uuid
 
 from .errors import BatchFilterError, BatchRequestError, DpowderError, PipelineRequestError, PipelineSetupError
+from .engine import record
 from .engine.errors_wrap import setting_up
 from .nodes.batch_provider import BatchProvider
 from .errors import InputTypeError
@@ -86,17 +87,17 @@ class Pipeline:
         """Link nodes to their upstream providers and call ``setup`` on each,
         sources first. ``scheduler`` (optional): a ``distributed.Client`` or a
         dask scheduler name/``get`` that requests to this pipeline use."""
-        build_id = uuid.uuid4().hex[:8]
+        build = record.BuildRecord(uuid.uuid4().hex[:8], scheduler)
         order = self.traverse(lambda p: p)
-        uids = {}
+        entered = set()
         for index, pipeline in enumerate(order):
             node = pipeline.output
-            if id(node) not in uids:
-                uids[id(node)] = f"{index}"
-                node.__dict__["_dp_uid"] = f"{index}"
-                node.__dict__["_dp_build"] = build_id
-            node.__dict__["_dp_upstream"] = [c.output for c in pipeline.children]
-            node.__dict__["_dp_scheduler"] = scheduler
+            if id(node) not in entered:
+                entered.add(id(node))
+                record.enter(node, build, f"{index}")
+            # a leaf keeps the links made by hand (add_upstream_provider)
+            if pipeline.children or not record.linked_by_hand(node):
+                record.link(node, [c.output for c in pipeline.children])
 
         done = set()
 

@@ -126,7 +126,9 @@ def close_shared() -> None:
 def build_scheduler(node: Any) -> Any:
     """The scheduler given to ``build`` for ``node``'s pipeline, or
     ``None``."""
-    return node.__dict__.get("_dp_scheduler")
+    from . import record
+
+    return record.scheduler(node)
 
 
 def is_client(scheduler: object) -> bool:

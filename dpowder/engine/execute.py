@@ -19,7 +19,7 @@ from dask.delayed import Delayed
 from ..batch_request import BatchRequest
 from ..errors import PipelineRequestError
 from ..profiling import ProfilingStats
-from . import allocator, tasks
+from . import allocator, record, tasks
 from .cluster import build_scheduler
 from .placement import place, ready
 from .plan import DRIVER, FILTER, INLINE, MULTI, SOURCE, Work, plan
@@ -60,8 +60,9 @@ def _step_key(step, upstream_keys=()):
     if step.work.dependencies is not None:
         parts.append(_request_token(step.work.dependencies))
     token = hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
-    d = node.__dict__
-    return f"{type(node).__name__}-{step.kind}-{d.get('_dp_build', '')}-{d.get('_dp_uid', '')}-{token}"
+    entry = record.of(node)
+    build, uid = (entry.build.build_id, entry.uid) if entry is not None else ("", "")
+    return f"{type(node).__name__}-{step.kind}-{build}-{uid}-{token}"
 
 
 # graph keys of node objects start with this
@@ -69,24 +70,13 @@ NODE_PREFIX = "dpowder-node-"
 
 
 def _node_key(node):
-    build = node.__dict__.get("_dp_build", "nobuild")
-    return f"{NODE_PREFIX}{type(node).__name__}-{build}-{node.__dict__.get('_dp_uid', id(node))}"
+    entry = record.of(node)
+    build, uid = (entry.build.build_id, entry.uid) if entry is not None else ("nobuild", id(node))
+    return f"{NODE_PREFIX}{type(node).__name__}-{build}-{uid}"
 
 
-def _subtree(node):
-    """Every node upstream of ``node`` (itself first) and the nested
-    ``(index, [children])`` structure linking them."""
-    nodes: list = []
-    index_of = {}
-
-    def visit(n):
-        if id(n) not in index_of:
-            index_of[id(n)] = len(nodes)
-            nodes.append(n)
-        return (index_of[id(n)], [visit(u) for u in n._dp_upstream_list()])
-
-    tree = visit(node)
-    return nodes, tree
+# (for engine.blockwise, until it uses record.subtree itself)
+_subtree = record.subtree
 
 
 def lower(root, stats=None, fuse=False):
@@ -135,7 +125,7 @@ def lower(root, stats=None, fuse=False):
         elif step.kind == MULTI:
             graph[key] = (tasks.run_combine, step.work, node_key(node), *upstream_keys)
         elif step.kind == INLINE:
-            nodes, tree = _subtree(node)
+            nodes, tree = record.subtree(node)
             step.work.tree = tree
             graph[key] = (tasks.run_inline_task, step.work, *[node_key(n) for n in nodes])
         else:
@@ -160,14 +150,11 @@ def _lower_fused(root, stats):
             graph[node_keys[-1]] = node
         return index_of[id(node)]
 
-    def relink_tree(node):
-        return (index(node), [relink_tree(u) for u in node._dp_upstream_list()])
-
     def skeleton(step):
         work = step.work
         if step.kind == INLINE:
             # the subtree's nodes, as indices into this task's node list
-            work = Work(work.request, work.dependencies, work.state, work.seed, relink_tree(step.node))
+            work = Work(work.request, work.dependencies, work.state, work.seed, record.tree_of(step.node, index))
         return (step.kind, work, index(step.node), tuple(skeleton(u) for u in step.upstream))
 
     structure = skeleton(root)

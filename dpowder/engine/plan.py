@@ -23,6 +23,7 @@ import numpy as np
 from ..batch_request import BatchRequest
 from ..errors import BatchFilterError
 from ..profiling import Timing
+from . import record
 
 SOURCE, FILTER, MULTI, INLINE, DRIVER = "source", "filter", "multi", "inline", "driver"
 
@@ -140,7 +141,8 @@ class PlanStep:
 
 
 def _uid(node):
-    return node.__dict__.get("_dp_uid", type(node).__name__)
+    uid = record.uid(node)
+    return type(node).__name__ if uid is None else uid
 
 
 def is_own(node):
@@ -153,10 +155,9 @@ _is_own = is_own
 
 
 def apply_seed(node, seed):
-    """Seed ``node.rng`` with ``seed``."""
-    d = node.__dict__
-    d["_dp_seed"] = seed
-    d["_dp_rng"] = None
+    """Seed ``node.rng`` with ``seed`` (the generator is the record's, not
+    the node's: nothing is left on the node)."""
+    record.seed(node, seed)
 
 
 def mark_failed(error, node, doing):
@@ -229,7 +230,7 @@ def _kind(node, own_provide=True):
     from ..nodes.batch_filter import BatchFilter
     from ..nodes.batch_provider import BatchProvider
 
-    if not node._dp_upstream_list():
+    if not record.upstream(node):
         return SOURCE
     if own_provide and node.runs_on_driver():
         return DRIVER
@@ -295,16 +296,12 @@ def _dry_run_upstream(node, request):
     copies of its upstream now, so request errors still come before any
     task runs."""
     from ..nodes.batch_filter import BatchFilter
-    from .tasks import relink
 
     if not isinstance(node, BatchFilter):
         return
     upstream_request = request.copy()
     _remove_provided(node, upstream_request)
-    from .execute import _subtree
-
-    nodes, tree = _subtree(node.get_upstream_provider())
-    plan(relink(nodes, tree), upstream_request)
+    plan(record.relink(*record.subtree(node.get_upstream_provider())), upstream_request)
 
 
 def _upstream_global_seeds(node, global_seed, request, wanted):
@@ -326,7 +323,7 @@ def plan_multi(node, request, stats=None, global_seed=None):
     seed = request.random_seed
     if global_seed is None:
         global_seed = seed
-    upstream = node._dp_upstream_list()
+    upstream = record.upstream(node)
     timing = Timing(node, "prepare")
     timing.start()
     downstream = request.copy()

@@ -24,8 +24,8 @@ import numpy as np
 
 from ..array import Array
 from ..errors import BatchFilterError
-from ..nodes.batch_provider import shallow_copy
 from ..profiling import ProfilingStats, Timing
+from . import record
 from .checks import check_batch, check_dtypes
 from .plan import (
     GLOBAL_SEED,
@@ -122,7 +122,7 @@ def _in_task(function, *args):
 def _prepared_copy(node, work):
     """A shallow copy of ``node`` for one request: the state diff of its
     ``prepare`` applied, its random generators seeded."""
-    n = shallow_copy(node)
+    n = record.copy(node)
     if work.state:
         n.__dict__.update(work.state)
     apply_seed(n, work.seed)
@@ -302,19 +302,8 @@ def provide_on_driver(work, node):
     return _provide(_prepared_copy(node, work), work.request, inline=False, original=node)
 
 
-def relink(nodes, tree):
-    """Copies of ``nodes`` (which travel without their upstream links)
-    linked as ``tree``, a nested ``(index, [children])`` structure of
-    indices into ``nodes``; returns the root."""
-    copies = [shallow_copy(n) for n in nodes]
-
-    def link(subtree):
-        index, children = subtree
-        node = copies[index]
-        node.__dict__["_dp_upstream"] = [link(child) for child in children]
-        return node
-
-    return link(tree)
+# nodes travel without their upstream links; the record relinks them
+relink = record.relink
 
 
 def run_inline_task(work, *nodes):

@@ -1,6 +1,7 @@
 """``BatchFilter``: a node with exactly one upstream provider."""
 
 from ..errors import BatchFilterError, PipelineSetupError
+from ..engine import record
 from .batch_provider import BatchProvider
 
 __all__ = ["BatchFilter", "BatchFilterError"]
@@ -35,7 +36,7 @@ class BatchFilter(BatchProvider):
         return self.__dict__.setdefault("updated_items", [])
 
     def get_upstream_provider(self):
-        upstream = self._dp_upstream_list()
+        upstream = record.upstream(self)
         if len(upstream) != 1:
             raise PipelineSetupError(
                 f"{self.describe()} is a BatchFilter and needs exactly one upstream provider, "
@@ -71,13 +72,13 @@ class BatchFilter(BatchProvider):
     def enable_autoskip(self, skip=True):
         """Skip this filter for requests that contain none of the keys it
         ``updates()`` or ``provides()``. Call in ``setup()``."""
-        self._dp_autoskip = skip
+        self._autoskip_enabled = skip
 
     def skip_node(self, request):
         """Whether to skip this node for ``request``. By default: autoskip, if
         enabled, skips requests without any key this node updates or
         provides."""
-        if not self.__dict__.get("_dp_autoskip", False):
+        if not self.__dict__.get("_autoskip_enabled", False):
             return False
         for key, spec in request.items():
             if spec.placeholder:

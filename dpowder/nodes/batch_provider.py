@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 
+from ..engine import record
 from ..errors import BatchRequestError, PipelineSetupError
 from ..provider_spec import ProviderSpec
 
@@ -79,7 +80,7 @@ class BatchProvider:
         """Whether what this node asks upstream depends on the data it gets
         back (e.g. ``Reject`` asks again until a batch passes). Such a node
         is lowered to one task that runs its upstream sub-plan inside it."""
-        if not self._dp_upstream_list():
+        if not record.upstream(self):
             return False
         return type(self).plan_upstream is BatchProvider.plan_upstream
 
@@ -138,31 +139,25 @@ class BatchProvider:
         return serve(self, request, request_batch)
 
     def get_upstream_providers(self):
-        return list(self._dp_upstream_list())
+        """This node's upstream providers, in order."""
+        return list(record.upstream(self))
 
     def add_upstream_provider(self, provider):
         """Link ``provider`` upstream of this node and return it (gunpowder's
         way of linking nodes by hand; pipelines made with ``+`` are linked
         when they are built)."""
-        upstream = self.__dict__.get("_dp_upstream")
-        if upstream is None:
-            upstream = self.__dict__["_dp_upstream"] = []
-        upstream.append(provider)
+        record.add_upstream(self, provider)
         return provider
 
     def remove_upstream_providers(self):
         """Unlink every upstream provider of this node."""
-        self.__dict__["_dp_upstream"] = []
+        record.link(self, [], by_hand=True)
 
     def remove_provided(self, request):
         """Remove from ``request`` (in place) the keys this node provides."""
         for key in self.provided_items:
             if key in request:
                 del request[key]
-
-    def _dp_upstream_list(self):
-        upstream = self.__dict__.get("_dp_upstream")
-        return upstream if upstream is not None else ()
 
     def check_batch_consistency(self, batch, request):
         """Raise ``BatchRequestError`` where ``batch`` does not meet
@@ -282,11 +277,7 @@ class BatchProvider:
     def rng(self):
         """A ``numpy.random.Generator`` for this node and the current request:
         the same request seed gives the same draws wherever the node runs."""
-        rng = self.__dict__.get("_dp_rng")
-        if rng is None:
-            rng = np.random.default_rng(self.__dict__.get("_dp_seed", 0))
-            self._dp_rng = rng
-        return rng
+        return record.rng(self)
 
     # -- composition ----------------------------------------------------------
 
@@ -316,14 +307,17 @@ class BatchProvider:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        # the upstream chain travels as graph dependencies, never with a node
-        state.pop("_dp_upstream", None)
-        state.pop("_dp_rng", None)
-        state.pop("_dp_scheduler", None)
+        # the node's identity in its build travels (seeds, worker caches);
+        # its upstream links never do (the engine relinks by tree)
+        entry = record.state_of(self)
+        if entry is not None:
+            state[record.STATE_KEY] = entry
         return state
 
     def __setstate__(self, state):
+        entry = state.pop(record.STATE_KEY, None)
         self.__dict__.update(state)
+        record.restore(self, entry)
 
     def check_request_consistency(self, request):
         """Raise ``BatchRequestError`` where this node cannot serve
@@ -339,7 +333,4 @@ class BatchProvider:
 def shallow_copy(node):
     """A copy of ``node`` sharing its members (cheap; for per-request
     state)."""
-    new = object.__new__(type(node))
-    new.__dict__.update(node.__dict__)
-    new.__dict__.pop("_dp_rng", None)
-    return new
+    return record.copy(node)

@@ -28,6 +28,7 @@ class BlockwiseFilter(BatchFilter):
         return True
 
     def executor(self):
+        from ..engine import record
         from ..engine.blockwise import executor_for
 
-        return executor_for(self, self.num_workers)
+        return executor_for(record.scheduler(self), self.num_workers)

@@ -11,7 +11,7 @@ from ..errors import BatchRequestError, PipelineConfigError, PipelineSetupError
 from ..pipeline import Pipeline
 from .checks import check_probability, check_provided
 from .batch_filter import BatchFilter
-from .batch_provider import shallow_copy
+from ..engine import record
 
 MISSING, LOW_CONTRAST, ARTIFACT, DEFORM = 1, 2, 3, 4
 
@@ -200,12 +200,7 @@ class DefectAugment(BatchFilter):
         """A private, linked copy of the artifact pipeline (nodes travel
         without their upstream links; concurrent tasks never share one)."""
 
-        def link(pipeline):
-            node = shallow_copy(pipeline.output)
-            node.__dict__["_dp_upstream"] = [link(child) for child in pipeline.children]
-            return node
-
-        return link(self.artifact_pipeline)
+        return record.relink(*record.pipeline_tree(self.artifact_pipeline))
 
     def _blend_artifact(self, section, voxel_size, seed):
         from ..engine.execute import run_inline

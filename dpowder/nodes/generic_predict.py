@@ -5,7 +5,7 @@ import os
 import numpy as np
 
 from ..batch import Batch
-from ..engine import worker_cache
+from ..engine import record, worker_cache
 from ..errors import PipelineConfigError, PipelineSetupError
 from ..framework_common import ModelNode
 
@@ -58,8 +58,8 @@ class GenericPredict(ModelNode):
 
     def _once_per_process(self, make, *key):
         """``make()``, made once per process for this node (and ``key``)."""
-        d = self.__dict__
-        identity = (self._label(), d.get("_dp_build"), d.get("_dp_uid", id(self)), self.checkpoint)
+        uid = record.uid(self)
+        identity = (self._label(), record.build_id(self), id(self) if uid is None else uid, self.checkpoint)
         return worker_cache.get_or_create(identity + key, make)
 
     def process(self, batch, request):

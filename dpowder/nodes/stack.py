@@ -29,12 +29,13 @@ class Stack(BatchFilter):
         return False
 
     def plan_upstream(self, request):
+        from ..engine import record
         from ..engine.plan import derive_seed
 
         requests = []
         for i in range(self.num_repetitions):
             upstream_request = request.copy()
-            upstream_request.random_seed = derive_seed(request.random_seed, self.__dict__.get("_dp_uid"), 100 + i) % 2**32
+            upstream_request.random_seed = derive_seed(request.random_seed, record.uid(self), 100 + i) % 2**32
             requests.append((0, upstream_request))
         return requests
 
