@@ -145,15 +145,34 @@ def pending_indices(grid, markers=None, check_function=None, progress=None):
     return levels
 
 
+def conflicts_of(grid):
+    """``upstream_of(index)`` for the blocks of ``grid`` (the blocks a block
+    conflicts with: daisy's dependencies), or ``None`` if none conflict."""
+    from .dependency_graph import BlockwiseDependencyGraph
+
+    if not (grid.read_write_conflict and grid.num_levels > 1):
+        return None
+    graph = BlockwiseDependencyGraph(
+        grid.task_id, grid.block_read_roi, grid.block_write_roi, True, grid.fit, total_read_roi=grid.total_read_roi
+    )
+    return graph.upstream_indices
+
+
+def report_done(grid, block_done_callback, result):
+    """Call ``block_done_callback(block, start, duration)`` for every block
+    a group's ``result`` says is done."""
+    for index, start, duration in result.done:
+        block_done_callback(grid.block(index), start, duration)
+
+
 def run_grid(
     job, grid, executor, markers=None, check_function=None, block_done_callback=None, progress=None, timeout=None
 ):
-    """Run ``job`` over the blocks of ``grid`` not done yet; with
-    read/write conflicts a block starts once the blocks it conflicts with
-    are done (per-block dependencies, no barrier between levels). Returns
-    ``(failures, num_run)``."""
+    """Run ``job`` over the blocks of ``grid`` not done yet, grouped as
+    ``lower_grid`` groups them; with read/write conflicts a block starts
+    once the blocks it conflicts with are done (per-block dependencies, no
+    barrier between levels). Returns ``(failures, num_run)``."""
     from ..engine import blockwise
-    from .dependency_graph import BlockwiseDependencyGraph
 
     levels = pending_indices(grid, markers, check_function, TqdmCallback("checking blocks"))
     num_todo = int(sum(len(level) for level in levels))
@@ -161,30 +180,44 @@ def run_grid(
 
     def on_group_done(future, group, summary):
         if block_done_callback is not None:
-            for index, start, duration in summary.done:
-                block_done_callback(grid.block(index), start, duration)
+            report_done(grid, block_done_callback, summary)
 
     tracker = blockwise._Progress(progress, num_todo)
     try:
-        upstream_of = None
-        if grid.read_write_conflict and grid.num_levels > 1:
-            graph = BlockwiseDependencyGraph(
-                grid.task_id,
-                grid.block_read_roi,
-                grid.block_write_roi,
-                True,
-                grid.fit,
-                total_read_roi=grid.total_read_roi,
-            )
-            upstream_of = graph.upstream_indices
-        failures = blockwise.run_blocks(
-            job, levels, executor, tracker, on_group_done, timeout=timeout, upstream_of=upstream_of
+        failures, _ = blockwise.drive(
+            job,
+            np.concatenate(levels or [np.zeros(0, np.int64)]),
+            executor,
+            tracker,
+            on_group_done,
+            timeout=timeout,
+            upstream_of=conflicts_of(grid),
         )
     finally:
         tracker.stop()
         if hasattr(executor, "close"):
             executor.close()
     return failures, num_todo
+
+
+def lower_grid(job, grid, what, markers=None, check_function=None, block_done_callback=None):
+    """The lowered form of ``run_grid``: blocks already done (markers,
+    ``check_function``) are left out now; with read/write conflicts every
+    block is a task that depends on exactly the tasks of the blocks it
+    conflicts with (graph edges, no level barrier); without, blocks are
+    grouped after a pilot (``blockwise.lower_map``). Returns a ``Delayed``
+    over every task (an empty ``Batch``); ``block_done_callback`` is called
+    for the pilot's blocks now and for the others by that final task."""
+    import functools
+
+    from ..engine import blockwise
+
+    levels = pending_indices(grid, markers, check_function)
+    report = None if block_done_callback is None else functools.partial(report_done, grid, block_done_callback)
+    graph, groups, _ = blockwise.lower_map(
+        job, np.concatenate(levels or [np.zeros(0, np.int64)]), what, upstream_of=conflicts_of(grid), report=report
+    )
+    return blockwise.lower_done(graph, groups, report)
 
 
 def run_blockwise(tasks, scheduler=None, progress: bool = True, raise_on_failure: bool = False, multiprocessing: bool = True) -> bool:

@@ -185,7 +185,13 @@ class GroupResult:
                 None
                 if batch is None
                 else (
-                    {k: (a.data.dtype, a.data.shape[: a.data.ndim - (a.spec.roi.dims if a.spec.roi is not None else 0)]) for k, a in batch.arrays.items()},
+                    {
+                        k: (
+                            a.data.dtype,
+                            a.data.shape[: a.data.ndim - (a.spec.roi.dims if a.spec.roi is not None else 0)],
+                        )
+                        for k, a in batch.arrays.items()
+                    },
                     dict(batch.graphs),
                 )
                 for batch in self.outputs
@@ -193,15 +199,23 @@ class GroupResult:
         return GroupResult(self.done, self.failures, None, meta)
 
 
-def run_group(job, indices):
-    """The task of one group of blocks (runs on a worker, or in-process)."""
+def run_group(job, indices, budget_seconds=None):
+    """The task of one group of blocks (runs on a worker, or in-process).
+
+    With ``budget_seconds`` (the pilot), it stops once that much time is
+    spent and at least two blocks ran (the first one's time includes what a
+    process does once, e.g. loading a model): the blocks that ran are the
+    first ``len(done) + len(failures)`` of ``indices``."""
     allocator.tune_allocator()
     run = job.open()
     done, failures = [], []
     outputs: list | None = [] if job.keep else None
     token = tasks.IN_TASK.set(True)
+    began = time.time()
     try:
-        for index in indices:
+        for position, index in enumerate(indices):
+            if budget_seconds is not None and position >= 2 and time.time() - began >= budget_seconds:
+                break
             index = int(index)
             start = time.time()
             error: Exception | None = None
@@ -259,7 +273,7 @@ class SyncExecutor:
     def ship(self, job):
         return job
 
-    def submit(self, fn, *args, resources=None):
+    def submit(self, fn, *args, resources=None, key=None):
         future = _Completed()
         try:
             future.set_result(fn(*args))
@@ -284,7 +298,7 @@ class ThreadExecutor(SyncExecutor):
         self.threads = threads
         self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="dpowder-block")
 
-    def submit(self, fn, *args, resources=None):
+    def submit(self, fn, *args, resources=None, key=None):
         return self.pool.submit(fn, *args)
 
     def wait(self, futures, timeout):
@@ -316,7 +330,9 @@ class DistributedExecutor:
         # bytes it holds -- a scattered job would die with its last holder
         import cloudpickle
 
-        future = self.client.submit(_load_job, cloudpickle.dumps(job), pure=False, key=f"dpowder-job-{uuid.uuid4().hex}")
+        future = self.client.submit(
+            _load_job, cloudpickle.dumps(job), pure=False, key=f"dpowder-job-{uuid.uuid4().hex}"
+        )
         # on every worker before the first block (as a broadcast would be):
         # no block's time, nor its timeout, includes fetching the job
         self.client.replicate([future])
@@ -333,8 +349,11 @@ class DistributedExecutor:
         usable = {k: v for k, v in resources.items() if k in self._worker_resources}
         return usable or None
 
-    def submit(self, fn, *args, resources=None):
-        future = self.client.submit(fn, *args, pure=False, retries=self.retries, resources=self._usable(resources))
+    def submit(self, fn, *args, resources=None, key=None):
+        # ``key``: a group's key in the lowered graph (the same name either way)
+        future = self.client.submit(
+            fn, *args, pure=False, retries=self.retries, resources=self._usable(resources), key=key
+        )
         if fn is run_group:
             if self._completed is None:
                 from distributed import as_completed
@@ -508,6 +527,17 @@ class _Ready:
         return orphans
 
 
+def _collect(executor, future, job):
+    """A finished group's ``GroupResult`` without its outputs (with their
+    summary in ``meta``); on a cluster the outputs stay on the worker."""
+    if executor.client is not None and job.keep:
+        return executor.result(executor.submit(_summary, future))
+    summary = executor.result(future)
+    if job.keep:
+        summary.meta = summary.summary().meta
+    return summary
+
+
 def run_blocks(
     job,
     index_batches,
@@ -517,6 +547,9 @@ def run_blocks(
     timeout=None,
     cache_size=None,
     upstream_of=None,
+    groups=None,
+    shipped=None,
+    suspects=(),
 ):
     """Run ``job`` for every block index in ``index_batches`` (a list of
     integer arrays run one after the other: daisy's levels; blocks within one
@@ -525,6 +558,13 @@ def run_blocks(
     once the blocks it waits for are done, and one whose upstream failed is
     reported as failed without running.
 
+    With ``groups`` (a ``Groups``, as the lowering decided them), the blocks
+    go in its groups, under its keys; without, the group size adapts to the
+    measured block time (``group_size``). ``shipped`` is the job as
+    ``executor.ship`` made it (shipped here if not given); ``suspects`` are
+    blocks to run one by one with nothing else in flight (their group's
+    worker died), before the others.
+
     ``on_group_done(group_future, indices, summary)`` is called on the driver
     as groups finish (``summary`` a ``GroupResult`` without outputs). Returns
     the list of failures. ``timeout`` (seconds per block) gives up on blocks
@@ -532,7 +572,8 @@ def run_blocks(
     stopped; its result is ignored). With a timeout, groups are single
     blocks and at most one is in flight per worker thread.
     """
-    shipped = executor.ship(job)
+    if shipped is None:
+        shipped = executor.ship(job)
     resources = job.worker_resources()
     threads = executor.threads
     if timeout is not None:
@@ -542,14 +583,22 @@ def run_blocks(
     failures = []
     block_seconds = None
     if upstream_of is not None:
-        index_batches = [np.concatenate([np.asarray(i, dtype=np.int64) for i in index_batches] or [np.zeros(0, np.int64)])]
+        index_batches = [
+            np.concatenate([np.asarray(i, dtype=np.int64) for i in index_batches] or [np.zeros(0, np.int64)])
+        ]
+
+    def key_of(group, alone=False):
+        if groups is None:
+            return None
+        return groups.key(int(group[0])) + ("-alone" if alone else "")
 
     for indices in index_batches:
         ready = _Ready(np.asarray(indices, dtype=np.int64), upstream_of)
         pending: dict = {}
         # blocks of a group whose worker died, to run one by one (so that the
         # block that kills its worker is found, and only it fails)
-        alone: collections.deque = collections.deque()
+        alone: collections.deque = collections.deque(int(i) for i in suspects)
+        suspects = ()
         # blocks run with nothing else in flight since their worker died
         isolated: set = set()
 
@@ -558,9 +607,7 @@ def run_blocks(
             orphans = ready.orphans_of(index)
             for orphan in orphans:
                 failures.append(
-                    BlockFailure(
-                        orphan, job.describe_block(orphan), f"not run: upstream block {index} failed", "", 0
-                    )
+                    BlockFailure(orphan, job.describe_block(orphan), f"not run: upstream block {index} failed", "", 0)
                 )
             if progress is not None and orphans:
                 progress.add(len(orphans))
@@ -573,10 +620,17 @@ def run_blocks(
                             break  # a suspect runs isolated, so only a block that kills its worker fails
                         group = np.asarray([alone.popleft()], dtype=np.int64)
                         isolated.add(int(group[0]))
+                        key = key_of(group, alone=True)
                     else:
-                        size = 1 if timeout is not None else group_size(ready.remaining, block_seconds, in_flight)
+                        if timeout is not None:
+                            size = 1
+                        elif groups is not None:
+                            size = groups.size
+                        else:
+                            size = group_size(ready.remaining, block_seconds, in_flight)
                         group = ready.take(size)
-                    future = executor.submit(run_group, shipped, group, resources=resources)
+                        key = key_of(group)
+                    future = executor.submit(run_group, shipped, group, resources=resources, key=key)
                     pending[future] = (group, time.monotonic())
                 if not pending:
                     raise RuntimeError(f"blocks {sorted(ready.waiting)[:10]} wait for blocks that never run")
@@ -585,13 +639,7 @@ def run_blocks(
                 for future in [f for f in pending if f in done]:
                     group, _submitted = pending.pop(future)
                     try:
-                        if executor.client is not None and job.keep:
-                            # the outputs stay on the worker; only their summary comes here
-                            summary = executor.result(executor.submit(_summary, future))
-                        else:
-                            summary = executor.result(future)
-                            if job.keep:
-                                summary.meta = summary.summary().meta
+                        summary = _collect(executor, future, job)
                     except Exception as error:
                         if not _worker_died(error):
                             raise
@@ -600,17 +648,7 @@ def run_blocks(
                             # killed with others in flight: maybe a neighbour's doing
                             alone.extend(int(i) for i in group)
                             continue
-                        failed(
-                            index,
-                            BlockFailure(
-                                index,
-                                job.describe_block(index),
-                                f"{type(error).__name__}: the block's worker process died on every attempt "
-                                f"(a crash, os._exit or out of memory); the block is quarantined",
-                                "",
-                                _allowed_failures() + 1,
-                            ),
-                        )
+                        failed(index, _quarantined(job, index, error))
                         if progress is not None:
                             progress.add(1)
                         continue
@@ -650,10 +688,270 @@ def run_blocks(
     return failures
 
 
+def _quarantined(job, index, error):
+    return BlockFailure(
+        index,
+        job.describe_block(index),
+        f"{type(error).__name__}: the block's worker process died on every attempt "
+        f"(a crash, os._exit or out of memory); the block is quarantined",
+        "",
+        _allowed_failures() + 1,
+    )
+
+
+def raise_failures(failures, num_blocks, what):
+    """Raise a ``BlockwiseError`` naming the failed blocks, if any."""
+    if not failures:
+        return
+    failures = sorted(failures, key=lambda f: f.index)
+    lines = [f"  block {f.index} {f.block}: {f.error}" for f in failures[:10]]
+    if len(failures) > 10:
+        lines.append(f"  ... and {len(failures) - 10} more")
+    raise BlockwiseError(
+        f"{what}: {len(failures)} of {num_blocks} blocks failed after {failures[0].attempts} attempt(s); "
+        f"the other blocks finished:\n" + "\n".join(lines),
+        failures,
+    )
+
+
+# -- the lowering: groups decided once, for the graph and for the driver -------
+
+#: at most this many group tasks for a map of cheap blocks (the scheduler
+#: handles a few thousand tasks in well under a second)
+MAX_LOWERED_TASKS = 2048
+#: the pilot: at most this many blocks, and this much time (but two blocks)
+PILOT_BLOCKS = 16
+PILOT_SECONDS = MIN_TASK_SECONDS
+
+
+def lowered_group_size(num_blocks, block_seconds, threads):
+    """How many blocks each task of a lowered map gets, given the measured
+    time of one block (``None``: unknown) and the worker threads: enough
+    work that the scheduler's cost per task stays small (``MIN_TASK_SECONDS``,
+    and at most ``MAX_LOWERED_TASKS`` tasks), but at most
+    ``TARGET_TASK_SECONDS`` of work (slow blocks: more tasks, for balance),
+    at most a fair share per thread and at most ``MAX_GROUP``."""
+    if num_blocks <= 0:
+        return 1
+    bound = math.ceil(num_blocks / MAX_LOWERED_TASKS)
+    fair = math.ceil(num_blocks / max(1, threads))
+    if block_seconds is None:
+        return max(1, min(bound, fair, MAX_GROUP))
+    seconds = max(block_seconds, 1e-6)
+    size = max(math.ceil(MIN_TASK_SECONDS / seconds), bound)
+    size = min(size, max(1, int(TARGET_TASK_SECONDS / seconds)), fair, MAX_GROUP)
+    return max(1, size)
+
+
+def pilot_seconds(result):
+    """A block's time as the pilot measured it: the median of its blocks
+    but the first (whose time includes what a process does once), or
+    ``None`` if no block finished."""
+    durations = [d for _, _, d in result.done]
+    if not durations:
+        return None
+    return float(np.median(durations[1:] or durations))
+
+
+class Groups:
+    """How the blocks of a blockwise map are grouped into tasks, decided
+    once, at lowering: ``indices`` (the blocks to run, ascending), the first
+    ``pilot`` of them one group (the pilot, run and measured first), then
+    groups of ``size`` consecutive blocks. A group's key names its first
+    block, so the lowered graph and the driver (``run_blocks``) submit the
+    same groups under the same keys. O(1) beyond the index array."""
+
+    def __init__(self, indices, pilot, size, token):
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.pilot = pilot
+        self.size = size
+        self.token = token
+
+    def key(self, first):
+        """The key of the group whose first block is ``first``."""
+        return f"dpowder-blocks-{self.token}-{int(first)}"
+
+    def rest(self):
+        """The blocks after the pilot."""
+        return self.indices[self.pilot :]
+
+    def __iter__(self):
+        """The groups after the pilot, as index arrays."""
+        rest = self.rest()
+        for start in range(0, len(rest), self.size):
+            yield rest[start : start + self.size]
+
+    def __len__(self):
+        """The number of tasks: the pilot's and the others."""
+        return (1 if self.pilot else 0) + -(-(len(self.indices) - self.pilot) // self.size)
+
+    def contains(self, index):
+        p = int(np.searchsorted(self.indices, index))
+        return p < len(self.indices) and int(self.indices[p]) == index
+
+    def locate(self, index):
+        """``(key, position)``: block ``index``'s group and its place there."""
+        p = int(np.searchsorted(self.indices, index))
+        if p < self.pilot:
+            return self.key(self.indices[0]), p
+        start = self.pilot + (p - self.pilot) // self.size * self.size
+        return self.key(self.indices[start]), p - start
+
+
+def _lowering_threads():
+    """The worker threads a lowered graph will most likely be computed on:
+    the active client's, else dask's ``num_workers``, else the CPUs."""
+    import os
+
+    import dask
+
+    from .placement import default_client
+
+    client = default_client()
+    if client is not None:
+        return max(1, sum(client.nthreads().values()))
+    return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+
+
+def _single(upstream_of, timeout):
+    # dependencies are per block, and a block's timeout is its task's
+    return upstream_of is not None or timeout is not None
+
+
+def drive(job, indices, executor, progress=None, on_group_done=None, timeout=None, cache_size=None, upstream_of=None):
+    """Run ``job`` for ``indices`` (ascending) grouped as ``lower_map``
+    groups them, on ``executor``, with fault isolation (``run_blocks``):
+    the pilot goes first, on the executor, and its measured time decides
+    the groups of the rest. Returns ``(failures, groups)``."""
+    indices = np.asarray(indices, dtype=np.int64)
+    token = uuid.uuid4().hex[:12]
+    shipped = executor.ship(job)
+    failures: list = []
+    suspects: Any = ()
+    if _single(upstream_of, timeout) or len(indices) == 0:
+        groups = Groups(indices, 0, 1, token)
+    else:
+        probe = Groups(indices, 0, 1, token)
+        pilot = indices[:PILOT_BLOCKS]
+        future = executor.submit(
+            run_group, shipped, pilot, PILOT_SECONDS, resources=job.worker_resources(), key=probe.key(pilot[0])
+        )
+        try:
+            summary = _collect(executor, future, job)
+        except Exception as error:
+            if not _worker_died(error):
+                raise
+            # its worker died: its blocks run one by one, so the one that
+            # kills its worker is found; the rest grouped without a measure
+            suspects, ran, seconds = pilot, len(pilot), None
+        else:
+            ran = len(summary.done) + len(summary.failures)
+            seconds = pilot_seconds(summary)
+            failures.extend(summary.failures)
+            if on_group_done is not None:
+                on_group_done(future, pilot[:ran], summary)
+            if progress is not None:
+                progress.add(ran)
+        groups = Groups(indices, ran, lowered_group_size(len(indices) - ran, seconds, executor.threads), token)
+    failures += run_blocks(
+        job,
+        [groups.rest()],
+        executor,
+        progress,
+        on_group_done,
+        timeout=timeout,
+        cache_size=cache_size,
+        upstream_of=upstream_of,
+        groups=groups,
+        shipped=shipped,
+        suspects=suspects,
+    )
+    return failures, groups
+
+
+def _blocks_or_raise(job, indices, what, *upstream):
+    """A group task of a lowered map (``upstream``: the results of the
+    blocks it waits for, unused): its blocks, or a ``BlockwiseError``
+    naming the ones that failed."""
+    result = run_group(job, indices)
+    raise_failures(result.failures, job.num_blocks, what)
+    return result
+
+
+def _block_piece(result, position, key, slices):
+    return result.outputs[position][key].data[slices]
+
+
+def _all_done(report, *results):
+    if report is not None:
+        for result in results:
+            report(result)
+    return Batch()
+
+
+def lower_map(job, indices, what, upstream_of=None, report=None):
+    """The lowered form of a blockwise map of ``job`` over ``indices``
+    (ascending): the pilot runs now, in this process, and its measured time
+    groups the rest (``lowered_group_size``; with ``upstream_of``, the
+    blocks each block conflicts with, every block is its own task and
+    depends on exactly the tasks of those blocks still to run).
+
+    Returns ``(graph, groups, pilot)``: the graph holds the job (one key),
+    the pilot's result (under its group's key) and one task per group; the
+    pilot is ``None`` where there is none. ``report(result)`` is called on
+    every group's result (the pilot's now), e.g. for daisy's
+    ``block_done_callback``."""
+    indices = np.asarray(indices, dtype=np.int64)
+    token = uuid.uuid4().hex[:12]
+    job_key = f"dpowder-job-{token}"
+    graph: dict = {job_key: job}
+    pilot = None
+    if upstream_of is not None or len(indices) == 0:
+        groups = Groups(indices, 0, 1, token)
+    else:
+        pilot = run_group(job, indices[:PILOT_BLOCKS], PILOT_SECONDS)
+        raise_failures(pilot.failures, job.num_blocks, what)
+        if report is not None:
+            report(pilot)
+        ran = len(pilot.done)
+        groups = Groups(
+            indices, ran, lowered_group_size(len(indices) - ran, pilot_seconds(pilot), _lowering_threads()), token
+        )
+        graph[groups.key(indices[0])] = pilot
+    for group in groups:
+        ups = ()
+        if upstream_of is not None:
+            ups = tuple(groups.key(u) for u in upstream_of(int(group[0])) if groups.contains(u))
+        graph[groups.key(group[0])] = (_blocks_or_raise, job_key, group, what, *ups)
+    return graph, groups, pilot
+
+
+def lower_done(graph, groups, report=None):
+    """A ``Delayed`` over every task of a lowered map (its writes): an empty
+    ``Batch`` once they all finished."""
+    from dask.delayed import Delayed
+
+    final = f"dpowder-map-{groups.token}"
+    keys = [groups.key(g[0]) for g in groups]
+    graph[final] = (_all_done, report, *keys)
+    return Delayed(final, graph)
+
+
+# -- Scan ---------------------------------------------------------------------
+
+
+def _check_lowerable(request, what):
+    if request.graph_specs:
+        raise PipelineRequestError(
+            f"{what}: graphs ({sorted(request.graph_specs)}) cannot be lowered lazily; use request_batch()"
+        )
+
+
 def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
     """Run every block request of ``requests`` (``ShiftedRequests``) through
-    ``node``'s upstream, where ``node.executor()`` says, and return the batch
-    for ``request``: empty for an empty request (block results stay on the
+    ``node``'s upstream, where ``node.executor()`` says, grouped as
+    ``lower_scan`` groups them (``drive``), and return the batch for
+    ``request``: empty for an empty request (block results stay on the
     workers and are dropped), else the blocks stitched into numpy arrays
     (see ``stitch``)."""
     from .stitch import stitch
@@ -673,8 +971,8 @@ def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
 
     progress = _Progress(progress_callback, requests.num_blocks)
     try:
-        failures = run_blocks(
-            job, [np.arange(requests.num_blocks)], executor, progress, on_group_done, cache_size=cache_size
+        failures, _ = drive(
+            job, np.arange(requests.num_blocks), executor, progress, on_group_done, cache_size=cache_size
         )
     finally:
         progress.stop()
@@ -686,89 +984,35 @@ def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
     return stitch(request, requests, spec, located.__getitem__, metas.__getitem__, executor.client)
 
 
-def raise_failures(failures, num_blocks, what):
-    """Raise a ``BlockwiseError`` naming the failed blocks, if any."""
-    if not failures:
-        return
-    failures = sorted(failures, key=lambda f: f.index)
-    lines = [f"  block {f.index} {f.block}: {f.error}" for f in failures[:10]]
-    if len(failures) > 10:
-        lines.append(f"  ... and {len(failures) - 10} more")
-    raise BlockwiseError(
-        f"{what}: {len(failures)} of {num_blocks} blocks failed after {failures[0].attempts} attempt(s); "
-        f"the other blocks finished:\n" + "\n".join(lines),
-        failures,
-    )
-
-
-# -- lowered: a scan as part of a dask graph ----------------------------------
-
-#: at most this many group tasks for a scan's empty request (the scheduler
-#: handles a few thousand tasks in well under a second)
-MAX_LOWERED_TASKS = 2048
-
-
-def _blocks_or_raise(job, indices, what):
-    """A group task of a lowered scan: its blocks, or a ``BlockwiseError``
-    naming the ones that failed."""
-    result = run_group(job, indices)
-    raise_failures(result.failures, job.num_blocks, what)
-    return result
-
-
-def _block_piece(result, key, slices):
-    return result.outputs[0][key].data[slices]
-
-
-def _all_done(*results):
-    return Batch()
-
-
 def lower_scan(node, requests, request, spec):
-    """The lazy form of ``scan_blocks``: nothing runs now but planning (the
-    first and last block, so request errors come first) and, for a
-    non-empty request, one pilot block that tells the arrays' dtypes and
-    channel shapes.
+    """The lazy form of ``scan_blocks``, with the same groups (``lower_map``):
+    nothing runs now but planning (the first and last block, so request
+    errors come first) and the pilot (the first blocks, at most
+    ``PILOT_BLOCKS`` and ``PILOT_SECONDS``; also the arrays' dtypes and
+    channel shapes).
 
-    For an empty request, a ``Delayed`` whose dependencies are every block's
-    task (grouped into at most ``MAX_LOWERED_TASKS`` tasks); computing it
-    runs the blocks (their writes) and gives an empty ``Batch``. For a
-    non-empty request, a ``Batch`` of dask arrays whose chunks are the blocks'
-    pieces (as ``stitch`` cuts them): computing a region runs only the blocks
-    that intersect it (dask's culling).
+    For an empty request, a ``Delayed`` whose dependencies are every group's
+    task; computing it runs the blocks (their writes) and gives an empty
+    ``Batch``. For a non-empty request, a ``Batch`` of dask arrays whose
+    chunks are the blocks' pieces (as ``stitch`` cuts them), each sliced out
+    of its group's result: computing a region runs only the groups of the
+    blocks that intersect it (dask's culling; blocks slower than
+    ``MIN_TASK_SECONDS`` are one group each).
     """
     import dask.array as da
-    from dask.delayed import Delayed
 
     from .stitch import pieces
 
+    what = node.describe()
+    _check_lowerable(request, what)
     plan_ends(node, requests)
     empty = len(request) == 0
     job = PipelineJob(node.get_upstream_provider(), requests, keep=not empty, retries=2)
-    token = uuid.uuid4().hex[:12]
-    job_key = f"dpowder-scan-job-{token}"
-    what = node.describe()
-    n = requests.num_blocks
+    graph, groups, pilot = lower_map(job, np.arange(requests.num_blocks), what)
     if empty:
-        graph: dict = {job_key: job}
-        size = max(1, -(-n // MAX_LOWERED_TASKS))
-        groups = []
-        for start in range(0, n, size):
-            key = f"dpowder-scan-blocks-{token}-{start}"
-            graph[key] = (_blocks_or_raise, job_key, np.arange(start, min(n, start + size)), what)
-            groups.append(key)
-        final = f"dpowder-scan-{token}"
-        graph[final] = (_all_done, *groups)
-        return Delayed(final, graph)
+        return lower_done(graph, groups)
 
-    pilot = run_group(job, [0])
-    raise_failures(pilot.failures, n, what)
     meta = pilot.summary().meta[0]
-
-    def block_key(index):
-        return f"dpowder-scan-block-{token}-{index}"
-
-    graph = {job_key: job, block_key(0): pilot}
     batch = Batch()
     for key, request_spec in request.array_specs.items():
         dtype, leading = meta[0][key]
@@ -777,21 +1021,16 @@ def lower_scan(node, requests, request, spec):
         array_spec.roi = roi
         voxel_size = spec[key].voxel_size
         parts, axes = pieces(roi, key, requests, voxel_size, leading)
-        name = f"dpowder-scan-{key}-{token}"
+        name = f"dpowder-scan-{key}-{groups.token}"
         for part in parts:
             chunk_key = (name,) + (0,) * len(leading) + tuple(part.chunk)
             if part.index is None:
                 graph[chunk_key] = (np.zeros, part.shape, dtype)
                 continue
-            if block_key(part.index) not in graph:
-                graph[block_key(part.index)] = (_blocks_or_raise, job_key, np.asarray([part.index]), what)
-            graph[chunk_key] = (_block_piece, block_key(part.index), key, part.source)
+            group_key, position = groups.locate(part.index)
+            graph[chunk_key] = (_block_piece, group_key, position, key, part.source)
         chunks = tuple((s,) for s in leading) + tuple(
             tuple((stop - start) // voxel_size[d] for _, start, stop in axis) for d, axis in enumerate(axes)
         )
         batch[key] = Array(da.Array(graph, name, chunks, dtype=dtype), array_spec)
-    if request.graph_specs:
-        raise PipelineRequestError(
-            f"{what}: graphs ({sorted(request.graph_specs)}) cannot be lowered lazily; use request_batch()"
-        )
     return batch

@@ -7,7 +7,7 @@ from ..blockwise.blocks import BlockGrid, DoneMarkers
 from ..callbacks import TqdmCallback
 from ..engine import blockwise
 from .blockwise_filter import BlockwiseFilter, check_num_workers
-from ..errors import BatchRequestError, PipelineConfigError
+from ..errors import BatchRequestError, PipelineConfigError, PipelineRequestError
 
 ROI_TYPES = ("read_roi", "write_roi")
 
@@ -187,27 +187,12 @@ class DaisyRequestBlocks(BlockwiseFilter):
     def provide(self, request):
         from ..blockwise.task import run_grid
 
-        if len(request) > 0:
-            raise BatchRequestError(
-                f"{self.describe()} was asked for {sorted(request.keys())}, but the request to "
-                f"DaisyRequestBlocks must be empty: it writes blocks through upstream nodes and returns nothing"
-            )
+        self._check_empty(request)
         client = _daisy_client()
         if client is not None:
             self._process_client_blocks(client)
             return Batch()
-        grid = self.grid()
-        if grid.num_blocks == 0:
-            raise BatchRequestError(
-                f"{self.describe()}: not a single block (read ROI {self.block_read_roi}, write ROI "
-                f"{self.block_write_roi}) fits into the total ROI {grid.total_read_roi} with fit {self.fit!r}"
-            )
-        requests = DaisyRequests(grid, self.reference, self.roi_map)
-        blockwise.plan_ends(self, requests)
-        markers = DoneMarkers(self.done_marker_dir) if self.done_marker_dir is not None else None
-        job = blockwise.PipelineJob(
-            self.get_upstream_provider(), requests, keep=False, retries=self.max_retries, markers=markers
-        )
+        grid, job, markers = self._job()
         failures, _ = run_grid(
             job,
             grid,
@@ -220,6 +205,46 @@ class DaisyRequestBlocks(BlockwiseFilter):
         )
         blockwise.raise_failures(failures, grid.num_blocks, self.describe())
         return Batch()
+
+    def lowered(self, request):
+        """The lazy form of ``provide`` (``Pipeline.to_dask``): a ``Delayed``
+        over the tasks of the blocks not done yet (see
+        ``blockwise.task.lower_grid``); ``timeout`` applies to
+        ``request_batch`` only (a running dask task cannot be stopped)."""
+        from ..blockwise.task import lower_grid
+
+        self._check_empty(request)
+        if _daisy_client() is not None:
+            raise PipelineRequestError(
+                f"{self.describe()} runs inside a daisy worker, where it processes the blocks its worker is "
+                f"handed one by one; use request_batch() instead of to_dask()"
+            )
+        grid, job, markers = self._job()
+        return lower_grid(job, grid, self.describe(), markers, self.check_function, self.block_done_callback)
+
+    def _check_empty(self, request):
+        if len(request) > 0:
+            raise BatchRequestError(
+                f"{self.describe()} was asked for {sorted(request.keys())}, but the request to "
+                f"DaisyRequestBlocks must be empty: it writes blocks through upstream nodes and returns nothing"
+            )
+
+    def _job(self):
+        """The grid, the job of its blocks (the first and last planned now,
+        so request errors come first) and the done markers."""
+        grid = self.grid()
+        if grid.num_blocks == 0:
+            raise BatchRequestError(
+                f"{self.describe()}: not a single block (read ROI {self.block_read_roi}, write ROI "
+                f"{self.block_write_roi}) fits into the total ROI {grid.total_read_roi} with fit {self.fit!r}"
+            )
+        requests = DaisyRequests(grid, self.reference, self.roi_map)
+        blockwise.plan_ends(self, requests)
+        markers = DoneMarkers(self.done_marker_dir) if self.done_marker_dir is not None else None
+        job = blockwise.PipelineJob(
+            self.get_upstream_provider(), requests, keep=False, retries=self.max_retries, markers=markers
+        )
+        return grid, job, markers
 
     def block_request(self, block):
         """The request for ``block``: the reference, each key's ROI the
