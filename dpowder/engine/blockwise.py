@@ -3,10 +3,15 @@
 A *job* says what every block does (``PipelineJob``: plan and run a request
 to an upstream subtree; ``FunctionJob``: call a function on a ``Block``). It
 is shipped to every worker once; tasks carry only block indices, so the
-driver does O(1) work per block. Blocks are grouped several to a task, the
-group size adapting to the measured block time (the scheduler's cost per
-task is paid once per group), and groups are submitted in bounded waves, so
-10^5 blocks neither flood the scheduler nor grow the driver's memory.
+driver does O(1) work per block. Blocks are grouped several to a task (the
+scheduler's cost per task is paid once per group), the group size decided
+once, at lowering, from a measured pilot (``Groups``, ``lower_map``). The
+lowered map has two consumers with the same groups under the same keys:
+``to_dask`` returns its graph for dask to compute (``lower_map``), and
+``request_batch`` runs it through the driver here (``drive``, ``run_blocks``),
+which submits groups in bounded waves (10^5 blocks neither flood the
+scheduler nor grow the driver's memory), isolates the blocks of a group
+whose worker died, reports progress and stitches results in place.
 
 A block that raises is retried inside its task; one that keeps failing is
 recorded (block, node, exception) and reported at the end in a
