@@ -22,7 +22,7 @@ from ..profiling import ProfilingStats
 from . import allocator, record, tasks
 from .cluster import build_scheduler
 from .placement import place, ready
-from .plan import DRIVER, FILTER, INLINE, MULTI, SOURCE, Work, plan
+from .plan import StepKind, Work, plan
 
 
 def _request_token(request):
@@ -62,7 +62,7 @@ def _step_key(step, upstream_keys=()):
     token = hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
     entry = record.of(node)
     build, uid = (entry.build.build_id, entry.uid) if entry is not None else ("", "")
-    return f"{type(node).__name__}-{step.kind}-{build}-{uid}-{token}"
+    return f"{type(node).__name__}-{step.kind.value}-{build}-{uid}-{token}"
 
 
 # graph keys of node objects start with this
@@ -118,18 +118,12 @@ def lower(root, stats=None, fuse=False):
         upstream_keys = [use(k) for k in upstream_keys]
         if key in graph:
             return key
-        if step.kind == SOURCE:
-            graph[key] = (tasks.run_source, step.work, node_key(node))
-        elif step.kind == FILTER:
-            graph[key] = (tasks.run_filter, step.work, node_key(node), upstream_keys[0])
-        elif step.kind == MULTI:
-            graph[key] = (tasks.run_combine, step.work, node_key(node), *upstream_keys)
-        elif step.kind == INLINE:
-            nodes, tree = record.subtree(node)
-            step.work.tree = tree
-            graph[key] = (tasks.run_inline_task, step.work, *[node_key(n) for n in nodes])
+        function, subtree = _task_function(step.kind, node)
+        if subtree:
+            nodes, step.work.tree = record.subtree(node)
         else:
-            raise ValueError(f"unknown plan step kind {step.kind}")
+            nodes = [node]
+        graph[key] = (function, step.work, *[node_key(n) for n in nodes], *upstream_keys)
         return key
 
     key = visit(root)
@@ -152,9 +146,11 @@ def _lower_fused(root, stats):
 
     def skeleton(step):
         work = step.work
-        if step.kind == INLINE:
+        _, subtree = _task_function(step.kind, step.node)
+        if subtree:
             # the subtree's nodes, as indices into this task's node list
             work = Work(work.request, work.dependencies, work.state, work.seed, record.tree_of(step.node, index))
+        # the kind first: a tuple starting with a callable would be a task to dask
         return (step.kind, work, index(step.node), tuple(skeleton(u) for u in step.upstream))
 
     structure = skeleton(root)
@@ -176,37 +172,35 @@ def run_fused(structure, *nodes):
 
     def run(skeleton):
         kind, work, index, upstream = skeleton
-        if kind == SOURCE:
-            return tasks.run_source(work, nodes[index])
-        if kind == FILTER:
-            return tasks.run_filter(work, nodes[index], run(upstream[0]))
-        if kind == MULTI:
-            return tasks.run_combine(work, nodes[index], *[run(u) for u in upstream])
-        if kind == INLINE:
-            return tasks.run_inline_task(work, *nodes)
-        raise ValueError(f"plan step kind {kind} cannot run in a task")
+        function, subtree = _task_function(kind)
+        if subtree:
+            # work.tree indexes the fused task's node list
+            return function(work, *nodes)
+        return function(work, nodes[index], *[run(u) for u in upstream])
 
     return run(structure)
 
 
+def _task_function(kind, node=None):
+    """The task function of a step of ``kind`` (``tasks.RUNS``) and whether
+    it takes the node's whole subtree."""
+    run = tasks.RUNS[kind]
+    if run.in_task is None:
+        where = f"{node.describe()}: " if node is not None else ""
+        raise PipelineRequestError(
+            f"{where}a {kind.value} step runs in the calling process and cannot be lowered into a task"
+        )
+    return run.in_task, run.subtree
+
+
 def execute_local(step):
     """Run a plan in this process, without dask (the same task functions)."""
-    work = step.work
-    if step.kind == SOURCE:
-        return tasks.run_source(work, step.node)
-    if step.kind == FILTER:
-        return tasks.run_filter(work, step.node, execute_local(step.upstream[0]))
-    if step.kind == MULTI:
-        return tasks.run_combine(work, step.node, *[execute_local(u) for u in step.upstream])
-    if step.kind == INLINE:
-        return tasks.provide_inline(work, step.node)
-    if step.kind == DRIVER:
-        return tasks.provide_on_driver(work, step.node)
-    raise ValueError(f"unknown plan step kind {step.kind}")
+    batches = [execute_local(u) for u in step.upstream]
+    return tasks.RUNS[step.kind].here(step.work, step.node, *batches)
 
 
 def _has_driver_step(root):
-    return any(step.kind == DRIVER for step in root.walk())
+    return any(step.kind is StepKind.DRIVER for step in root.walk())
 
 
 def run_inline(node, request, as_provide=False):
@@ -242,12 +236,12 @@ def to_dask(node, request, fuse=False):
     ``lower``)."""
     stats = ProfilingStats()
     root = plan(node, _own_copy(request), stats)
-    if root.kind == DRIVER and callable(getattr(root.node, "lowered", None)):
+    if root.kind is StepKind.DRIVER and callable(getattr(root.node, "lowered", None)):
         # a blockwise map at the output lowers itself: a lazy Batch of dask
         # arrays (or, for an empty request, a Delayed over every block)
         return root.node.lowered(root.work.request)
     if _has_driver_step(root):
-        names = sorted({s.node.name() for s in root.walk() if s.kind == DRIVER})
+        names = sorted({s.node.name() for s in root.walk() if s.kind is StepKind.DRIVER})
         raise PipelineRequestError(
             f"{node.describe()}: the pipeline contains {', '.join(names)}, which run in the calling "
             f"process and schedule their upstream themselves; use request_batch() instead of to_dask()"

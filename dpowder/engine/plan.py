@@ -13,6 +13,7 @@ advances twice per hop (``gunpowder_seed``).
 """
 
 import contextlib
+import enum
 import hashlib
 import logging
 import random
@@ -25,7 +26,33 @@ from ..errors import BatchFilterError
 from ..profiling import Timing
 from . import record
 
-SOURCE, FILTER, MULTI, INLINE, DRIVER = "source", "filter", "multi", "inline", "driver"
+
+class StepKind(enum.Enum):
+    """What a plan step is, which says how it runs (``tasks.RUNS``: the
+    task function and its arguments, in a graph and in this process). The
+    values name the steps in task keys."""
+
+    #: a node without upstream: ``provide``
+    SOURCE = "source"
+    #: a ``BatchFilter``: ``process`` of its upstream's batch
+    FILTER = "filter"
+    #: a node whose upstream requests are planned ahead: ``combine``
+    MULTI = "multi"
+    #: a data-dependent node (``Reject``): its ``provide`` runs its upstream
+    #: inline, in the same task (not ``tasks.IN_TASK``, "inside a task")
+    INLINE = "inline"
+    #: a node that runs in the calling process (``Scan``, ``Train``)
+    DRIVER = "driver"
+
+
+# short names of the kinds (engine.stream and the tests import them)
+SOURCE, FILTER, MULTI, INLINE, DRIVER = (
+    StepKind.SOURCE,
+    StepKind.FILTER,
+    StepKind.MULTI,
+    StepKind.INLINE,
+    StepKind.DRIVER,
+)
 
 
 # held while a node that is not dpowder's own uses the global generators:
@@ -57,6 +84,7 @@ def holding_global_rng():
     finally:
         if acquired:
             GLOBAL_RNG_LOCK.release()
+
 
 # in a node's __dict__ (via its state): the gunpowder seed of its request
 GLOBAL_SEED = "_dp_global_seed"
@@ -129,7 +157,7 @@ class PlanStep:
         self.upstream = upstream
 
     def __repr__(self):
-        return f"PlanStep({self.kind}, {self.node.name()}, {len(self.upstream)} upstream)"
+        return f"PlanStep({self.kind.value}, {self.node.name()}, {len(self.upstream)} upstream)"
 
     def walk(self):
         """Every step of this plan, downstream first."""
@@ -275,17 +303,17 @@ def _plan(node, request, stats, own_provide, global_seed):
     seed = request.random_seed
     kind = _kind(node, own_provide)
 
-    if kind == SOURCE:
+    if kind is SOURCE:
         if removes_placeholders(node):
             request = without_placeholders(request)
         work = Work(request, state={GLOBAL_SEED: global_seed}, seed=derive_seed(seed, _uid(node), 1))
         return PlanStep(SOURCE, node, work)
-    if kind in (INLINE, DRIVER):
-        if kind == INLINE:
+    if kind is INLINE or kind is DRIVER:
+        if kind is INLINE:
             _dry_run_upstream(node, request)
         work = Work(request.copy(), state={GLOBAL_SEED: global_seed}, seed=derive_seed(seed, _uid(node), 1))
         return PlanStep(kind, node, work)
-    if kind == FILTER:
+    if kind is FILTER:
         return plan_filter(node, request, stats, global_seed)
     return plan_multi(node, request, stats, global_seed)
 
@@ -313,9 +341,7 @@ def _upstream_global_seeds(node, global_seed, request, wanted):
     if answer is not None:
         return list(answer(global_seed, request, wanted))
     seed = request.random_seed
-    return [
-        upstream_global_seed(global_seed if sub.random_seed == seed else sub.random_seed) for _, sub in wanted
-    ]
+    return [upstream_global_seed(global_seed if sub.random_seed == seed else sub.random_seed) for _, sub in wanted]
 
 
 def plan_multi(node, request, stats=None, global_seed=None):

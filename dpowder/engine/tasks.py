@@ -19,6 +19,8 @@ sees them, as in gunpowder.
 import contextvars
 import random
 import threading
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,6 +31,7 @@ from . import record
 from .checks import check_batch, check_dtypes
 from .plan import (
     GLOBAL_SEED,
+    StepKind,
     apply_seed,
     holding_global_rng,
     is_own,
@@ -310,6 +313,31 @@ def run_inline_task(work, *nodes):
     """A data-dependent node and its whole upstream in one task. ``nodes``
     are the subtree's nodes indexed by ``work.tree``."""
     return provide_inline(work, relink(nodes, work.tree))
+
+
+class Run(NamedTuple):
+    """How a plan step of one kind runs.
+
+    ``in_task(work, *nodes, *batches)`` is its task function in a dask
+    graph: ``nodes`` the step's node, or with ``subtree`` the node's whole
+    upstream subtree (indexed by ``work.tree``, relinked in the task), and
+    ``batches`` its upstream steps' results. ``None``: the step runs only in
+    the calling process. ``here(work, node, *batches)`` runs it in this
+    process, on the live node."""
+
+    in_task: Callable[..., Any] | None
+    here: Callable[..., Any]
+    subtree: bool = False
+
+
+#: every step kind's ``Run``: what lowering and in-process execution call
+RUNS: dict[StepKind, Run] = {
+    StepKind.SOURCE: Run(run_source, run_source),
+    StepKind.FILTER: Run(run_filter, run_filter),
+    StepKind.MULTI: Run(run_combine, run_combine),
+    StepKind.INLINE: Run(run_inline_task, provide_inline, subtree=True),
+    StepKind.DRIVER: Run(None, provide_on_driver),
+}
 
 
 def copy_batch(batch):

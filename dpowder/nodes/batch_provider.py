@@ -113,8 +113,7 @@ class BatchProvider:
             self._spec = ProviderSpec()
         if key in self._spec:
             raise PipelineSetupError(
-                f"{self.describe()} provides {key}, but {key} is already provided "
-                f"(upstream spec: {self._spec[key]})"
+                f"{self.describe()} provides {key}, but {key} is already provided (upstream spec: {self._spec[key]})"
             )
         self._spec[key] = spec.copy()
         self.__dict__.setdefault("provided_items", []).append(key)
