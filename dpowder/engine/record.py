@@ -128,19 +128,21 @@ def _find(node: Any) -> _Slot | None:
     return None
 
 
+def _new_slot(node: Any, entry: Entry | None, links: Sequence[Any], by_hand: bool, value: int) -> _Slot:
+    slot = _Slot(node, _drop)
+    slot.key = key = id(node)
+    slot.entry = entry
+    slot.upstream = links
+    slot.by_hand = by_hand
+    slot.seed = value
+    slot.rng = None
+    _slots[key] = slot
+    return slot
+
+
 def _slot(node: Any) -> _Slot:
     slot = _find(node)
-    if slot is not None:
-        return slot
-    slot = _Slot(node, _drop)
-    slot.key = id(node)
-    slot.entry = None
-    slot.upstream = ()
-    slot.by_hand = False
-    slot.seed = 0
-    slot.rng = None
-    _slots[slot.key] = slot
-    return slot
+    return slot if slot is not None else _new_slot(node, None, (), False, 0)
 
 
 # -- the build ----------------------------------------------------------------
@@ -231,18 +233,17 @@ def rng(node: Any) -> np.random.Generator:
 # -- copies and pickles -------------------------------------------------------
 
 
-def copy(node: Any) -> Any:
+def copy(node: Any, seed: int | None = None) -> Any:
     """A shallow copy of ``node`` (its members shared; for one request's
-    state), with the node's entry, links and seed; its own generator."""
+    state), with the node's entry and links; its own generator, seeded with
+    ``seed`` (default: the node's seed)."""
     new = object.__new__(type(node))
     new.__dict__.update(node.__dict__)
     slot = _find(node)
     if slot is not None:
-        other = _slot(new)
-        other.entry = slot.entry
-        other.upstream = slot.upstream
-        other.by_hand = slot.by_hand
-        other.seed = slot.seed
+        _new_slot(new, slot.entry, slot.upstream, slot.by_hand, slot.seed if seed is None else seed)
+    elif seed is not None:
+        _new_slot(new, None, (), False, seed)
     return new
 
 

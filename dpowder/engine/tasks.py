@@ -32,7 +32,6 @@ from .checks import check_batch, check_dtypes
 from .plan import (
     GLOBAL_SEED,
     StepKind,
-    apply_seed,
     holding_global_rng,
     is_own,
     mark_failed,
@@ -125,10 +124,9 @@ def _in_task(function, *args):
 def _prepared_copy(node, work):
     """A shallow copy of ``node`` for one request: the state diff of its
     ``prepare`` applied, its random generators seeded."""
-    n = record.copy(node)
+    n = record.copy(node, seed=work.seed)
     if work.state:
         n.__dict__.update(work.state)
-    apply_seed(n, work.seed)
     return n
 
 

@@ -7,7 +7,9 @@ Links made by hand (``add_upstream_provider``) survive a build of the node.
 """
 
 import copy
+import gc
 import pickle
+import weakref
 
 import cloudpickle
 import numpy as np
@@ -164,3 +166,15 @@ def test_links_a_build_made_are_replaced_by_the_next_build():
         pass
     with gp.build(second + node):
         assert node.get_upstream_providers() == [second]
+
+
+def test_the_record_holds_nodes_weakly_and_forgets_a_freed_one():
+    node = source()
+    with gp.build(node):
+        pass
+    key, ref = id(node), weakref.ref(node)
+    assert key in record._slots
+    del node
+    gc.collect()
+    assert ref() is None
+    assert key not in record._slots
