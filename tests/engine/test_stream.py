@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import dpowder as gp
+from dpowder.engine import record
 from dpowder.engine.stream import Feed, Stream, stream_seed
 
 RAW = gp.ArrayKey("STREAM_RAW")
@@ -148,7 +149,8 @@ def test_precache_switches_streams_by_the_last_five_requests():
     most common of the last five and a B stream replaces A."""
     source = built(SeededSource())
     owner = Owner()
-    owner.__dict__["_dp_scheduler"] = "sync"
+    # as if built with scheduler="sync"
+    record.enter(owner, record.BuildRecord("precache-test", "sync"), "0")
     from dpowder.nodes.precache import _Cache
 
     feed = Feed(owner, source, switch=_Cache().switch)
