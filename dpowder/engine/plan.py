@@ -24,7 +24,7 @@ import numpy as np
 from ..batch_request import BatchRequest
 from ..errors import BatchFilterError
 from ..profiling import Timing
-from . import record
+from . import global_rng, record
 
 
 class StepKind(enum.Enum):
@@ -182,6 +182,13 @@ def is_own(node):
 _is_own = is_own
 
 
+def uses_global_rng(node):
+    """Whether the global generators must be seeded, held and carried
+    around ``node``'s code: a node not of dpowder whose code may draw from
+    them (``global_rng.draws``); the others run without the lock."""
+    return not is_own(node) and global_rng.draws(node)
+
+
 def apply_seed(node, seed):
     """Seed ``node.rng`` with ``seed`` (the generator is the record's, not
     the node's: nothing is left on the node)."""
@@ -202,9 +209,9 @@ def mark_failed(error, node, doing):
 
 
 def _global_rng(node):
-    """Around a node's own code: for a node that is not dpowder's, the
-    global generators are held (and seeded by the caller)."""
-    return contextlib.nullcontext() if is_own(node) else holding_global_rng()
+    """Around a node's own code: for a node that may draw from the global
+    generators, they are held (and seeded by the caller)."""
+    return holding_global_rng() if uses_global_rng(node) else contextlib.nullcontext()
 
 
 def seed_node(node, request_seed, phase):
@@ -360,7 +367,7 @@ def plan_multi(node, request, stats=None, global_seed=None):
     if removes_placeholders(node) and not _is_filter(node):
         request = without_placeholders(request)
     with _global_rng(node):
-        if not is_own(node):
+        if uses_global_rng(node):
             seed_global(global_seed)
         wanted = list(node.plan_upstream(request))
     state = _state_diff(before, node.__dict__)
@@ -406,7 +413,7 @@ def prepare_filter(node, request, stats=None, global_seed=None):
     # seeded first: gunpowder nodes draw their ``p`` in skip_node
     seed_node(node, seed, 0)
     with _global_rng(node):
-        if not is_own(node):
+        if uses_global_rng(node):
             seed_global(global_seed)
         if node.skip_node(request):
             upstream_request = request.copy()

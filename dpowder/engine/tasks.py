@@ -34,6 +34,7 @@ from .plan import (
     StepKind,
     holding_global_rng,
     is_own,
+    uses_global_rng,
     mark_failed,
     removes_placeholders,
     seed_global,
@@ -172,7 +173,9 @@ def _process(n, node_batch, request, carried, fallback_seed):
     """``n.process``; for a node not of dpowder, with the global generators
     continuing from ``carried``. Returns the result and the generators'
     state after it."""
-    if is_own(n):
+    if not uses_global_rng(n):
+        # the generators' state passes through unchanged, as through a
+        # gunpowder node that does not draw
         return _in_task(n.process, node_batch, request), carried
     with holding_global_rng():
         _restore_global(carried, fallback_seed)
@@ -275,10 +278,16 @@ def _provide(node, request, inline, original=None):
     timing.start()
     token = IN_TASK.set(True) if inline else None
     try:
-        if is_own(node):
+        if uses_global_rng(node):
+            batch = _provide_global(node, request.copy(), global_seed, original)
+        elif is_own(node):
             batch = _provide_own(node, request.copy(), global_seed)
         else:
-            batch = _provide_global(node, request.copy(), global_seed, original)
+            # a gunpowder-era node that never draws: no lock, no seeding, but
+            # what it rebinds is written back as for the others
+            before = _snapshot(node)
+            batch = _provide_own(node, request.copy(), global_seed)
+            _write_back(original, before, node)
         check_batch(node, batch, request)
     except Exception as e:
         raise _with_note(e, node, request)
