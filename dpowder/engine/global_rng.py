@@ -23,15 +23,15 @@ so is still seeded when its own code names ``random`` (seeding it
 explicitly, as gunpowder's nodes do, counts).
 """
 
-import functools
 import random
 import types
+import weakref
 
 import numpy as np
 
 # the objects whose use means drawing from (or seeding) the global generators
 _GLOBAL_MODULES = (random, np.random)
-_GLOBAL_GENERATORS = (random._inst, np.random.mtrand._rand)  # type: ignore[attr-defined]
+_GLOBAL_GENERATORS = (random._inst, np.random.mtrand._rand)
 
 # names that mean the global generators wherever they appear in code
 _RANDOM_NAMES = frozenset({"random"})
@@ -99,11 +99,21 @@ def _function_draws(function: types.FunctionType, seen: set) -> bool:
     return _code_draws(function.__code__, function, seen)
 
 
-@functools.lru_cache(maxsize=1024)
+# per class (classes are few; held weakly so that classes made in a loop go)
+_drawing: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionary()
+
+
 def class_draws(cls: type) -> bool:
     """Whether nodes of class ``cls`` may draw from the global ``random`` or
     ``np.random`` (the code of ``cls`` and its bases that are not dpowder's
     own; dpowder's nodes draw from ``self.rng`` only)."""
+    known = _drawing.get(cls)
+    if known is None:
+        known = _drawing[cls] = _class_draws(cls)
+    return known
+
+
+def _class_draws(cls: type) -> bool:
     seen: set = set()
     for base in cls.__mro__:
         if base is object or base.__module__.startswith("dpowder.") or base.__module__ == "dpowder":
