@@ -11,6 +11,7 @@ underneath), so a graph of 10^5 blocks costs a few coordinates.
 import collections
 import itertools
 
+from ..errors import ArgumentError
 from ..roi import Roi
 from .blocks import Block, BlockGrid
 
@@ -46,7 +47,7 @@ class BlockwiseDependencyGraph:
         context_end = block_read_roi.end - block_write_roi.end
         if total_read_roi is None:
             if total_write_roi is None:
-                raise ValueError("BlockwiseDependencyGraph needs total_read_roi or total_write_roi")
+                raise ArgumentError("BlockwiseDependencyGraph needs total_read_roi or total_write_roi")
             total_read_roi = total_write_roi.grow(context_begin, context_end)
         self.task_id = task_id
         self.grid = BlockGrid(total_read_roi, block_read_roi, block_write_roi, read_write_conflict, fit, task_id=task_id)

@@ -22,7 +22,7 @@ import threading
 import numpy as np
 
 from ..batch_request import BatchRequest
-from ..errors import BatchFilterError
+from ..errors import BatchFilterError, InputTypeError
 from ..profiling import Timing
 from . import global_rng, record
 
@@ -295,7 +295,7 @@ def plan(node, request, stats=None, own_provide=True, global_seed=None):
     generators of nodes that are not dpowder's.
     """
     if not isinstance(request, BatchRequest):
-        raise TypeError(f"{node.describe()}.request_batch expects a BatchRequest, got {type(request).__name__}")
+        raise InputTypeError(f"{node.describe()}.request_batch expects a BatchRequest, got {type(request).__name__}")
     if global_seed is None:
         global_seed = request.random_seed
     try:
