@@ -14,7 +14,6 @@ from ..keys import ArrayKey
 from ..roi import Roi
 from ..nodes.checks import check_probability
 from ..nodes.batch_filter import BatchFilter
-from .transform import warp
 
 
 def spatial_roi(roi, spatial_dims):
@@ -37,8 +36,8 @@ class SpatialAugment(BatchFilter):
     ``prepare`` draws (with ``self.rng``) and keeps the transformation on
     ``self.transform`` (``None`` when skipped with probability ``1 - p``),
     and asks upstream for the bounding box of the source positions of each
-    requested ROI. ``process`` computes the dense field once per voxel size
-    on the union of the ROIs of that voxel size.
+    requested ROI. ``process`` warps each array with the dense field on its
+    own requested ROI (``SpatialTransform.warp``: in slabs, on threads).
     """
 
     transform_key = None
@@ -64,7 +63,9 @@ class SpatialAugment(BatchFilter):
                 f"and jitter_sigma {jitter_sigma} non-negative"
             )
         if len(scale_interval) != 2 or not 0 < scale_interval[0] <= scale_interval[1]:
-            raise PipelineConfigError(f"{owner}: scale_interval must be (min, max) with 0 < min <= max, got {scale_interval}")
+            raise PipelineConfigError(
+                f"{owner}: scale_interval must be (min, max) with 0 < min <= max, got {scale_interval}"
+            )
         if int(subsample) != subsample or subsample < 1:
             raise PipelineConfigError(f"{owner}: subsample must be a positive integer, got {subsample}")
         check_probability(owner, p)
@@ -143,14 +144,19 @@ class SpatialAugment(BatchFilter):
         output = Batch()
         if self.transform is None:
             return self.process_skipped(batch, request, output)
-        groups = {}
+        dims = self.spatial_dims
         for key, array in batch.arrays.items():
             if key not in request or array.spec.nonspatial or array.spec.roi is None:
                 continue
-            voxel_size = Coordinate(array.spec.voxel_size[-self.spatial_dims :])
-            groups.setdefault(voxel_size, []).append(key)
-        for voxel_size, keys in groups.items():
-            self._warp_arrays(batch, request, keys, voxel_size, output)
+            target = spatial_roi(request[key].roi, dims)
+            source = spatial_roi(array.spec.roi, dims)
+            voxel_size = Coordinate(array.spec.voxel_size[-dims:])
+            # each array's own field: a voxel's value depends on its world
+            # position only, so this equals a part of one shared field
+            data = self.transform.warp(array.data, target, source.begin, voxel_size, bool(array.spec.interpolatable))
+            spec = array.spec.copy()
+            spec.roi = request[key].roi
+            output[key] = Array._make(data, spec, array.attrs)
         for key, graph in batch.graphs.items():
             if key in request:
                 output[key] = self._move_graph(graph, request[key].roi, request)
@@ -163,33 +169,6 @@ class SpatialAugment(BatchFilter):
 
     def process_extra(self, batch, request, output):
         """Add further outputs (e.g. the transformation itself)."""
-
-    def _warp_arrays(self, batch, request, keys, voxel_size, output):
-        targets = {key: spatial_roi(request[key].roi, self.spatial_dims) for key in keys}
-        union = None
-        for roi in targets.values():
-            union = roi if union is None else union.union(roi)
-        # the dense field, once for every array of this voxel size
-        field = self.transform.voxel_coordinates(union, voxel_size)
-        dims = self.spatial_dims
-        for key in keys:
-            array = batch[key]
-            target = targets[key]
-            first = (target.begin - union.begin) / voxel_size
-            shape = target.shape / voxel_size
-            block = field[(slice(None),) + tuple(slice(f, f + s) for f, s in zip(first, shape))]
-            source = spatial_roi(array.spec.roi, dims)
-            shift = (target.begin - source.begin) / voxel_size
-            coordinates = np.empty(block.shape, dtype=np.float32)
-            for d in range(dims):
-                index = (np.arange(shape[d]) + shift[d]).astype(np.float32)
-                view = [1] * dims
-                view[d] = -1
-                np.add(block[d], index.reshape(view), out=coordinates[d])
-            data = warp(array.data, coordinates, bool(array.spec.interpolatable))
-            spec = array.spec.copy()
-            spec.roi = request[key].roi
-            output[key] = Array._make(data, spec, array.attrs)
 
     def fast_points_grid(self, request):
         """How the fast points transform rasterises graphs: ``(voxel_size,
@@ -257,7 +236,9 @@ class SpatialAugment(BatchFilter):
         targets = np.full(sources.shape, np.nan)
         present = np.unique(warped[warped > 0])
         if len(present):
-            centres = np.array(ndimage.center_of_mass(np.ones_like(warped), warped, present)).reshape(len(present), dims)
+            centres = np.array(ndimage.center_of_mass(np.ones_like(warped), warped, present)).reshape(
+                len(present), dims
+            )
             targets[present - 1] = (centres + centre) * step + np.asarray(target.begin)
         found = ~np.isnan(targets).any(axis=1)
         return targets, found

@@ -22,6 +22,11 @@ weight matrix per axis, which gives the same values as a trilinear zoom of
 the grid at a fraction of the cost.
 """
 
+import concurrent.futures
+import os
+import threading
+
+import dask
 import numpy as np
 from scipy import ndimage
 
@@ -30,6 +35,34 @@ from ..roi import Roi
 
 # slack for floating point when snapping source positions to voxels
 _EPS = 1e-6
+
+# voxels (times channels) of one slab of ``SpatialTransform.warp``: its
+# float32 field fits in a core's cache, and a slab is large against the
+# per-call cost of numpy and map_coordinates
+_SLAB_VOXELS = 1 << 17
+
+_POOLS: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
+
+
+def warp_threads():
+    """Threads ``SpatialTransform.warp`` uses: the dask config
+    ``dpowder.augment.threads`` if set, else the cores of this process (at
+    most 4) on the main thread and 1 elsewhere (a worker thread of a dask
+    scheduler, Scan or a cluster already runs one task per core)."""
+    configured = dask.config.get("dpowder.augment.threads", None)
+    if configured is not None:
+        return max(1, int(configured))
+    if threading.current_thread() is not threading.main_thread():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _pool(threads):
+    pool = _POOLS.get(threads)
+    if pool is None:
+        pool = _POOLS[threads] = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="dpowder-warp")
+    return pool
 
 
 def _axis_taps(positions, grid_begin, spacing, n):
@@ -92,13 +125,20 @@ class SpatialTransform:
         ``(dims, *shape)``, separably, one linear interpolation per axis (the
         values of a trilinear zoom). Two taps per position, as elementwise
         products: no BLAS, whose rounding depends on its thread count, so the
-        field is bit-identical in every process."""
+        field is bit-identical in every process (and every value depends on
+        its own position only: a part of the grid gives the same bits)."""
         field = self.displacement.astype(np.float64 if dtype == np.float64 else np.float32)
         for axis, positions in enumerate(axes_positions):
             i0, i1, w = _axis_taps(positions, self.grid_begin[axis], self.spacing[axis], field.shape[1 + axis])
             shape = (1,) * (1 + axis) + (len(positions),) + (1,) * (field.ndim - 2 - axis)
             w = w.astype(field.dtype).reshape(shape)
-            field = np.take(field, i0, axis=1 + axis) * (1 - w) + np.take(field, i1, axis=1 + axis) * w
+            # a * (1 - w) + b * w, in place: the last axis makes the whole
+            # field, and fresh temporaries of that size cost page faults
+            low = np.take(field, i0, axis=1 + axis)
+            high = np.take(field, i1, axis=1 + axis)
+            np.multiply(low, 1 - w, out=low)
+            np.multiply(high, w, out=high)
+            field = np.add(low, high, out=low)
         return field
 
     def section_offsets(self, positions):
@@ -111,22 +151,75 @@ class SpatialTransform:
         index = np.clip(np.floor((positions - begin) / size + _EPS).astype(np.int64), 0, len(offsets) - 1)
         return offsets[index]
 
-    def voxel_coordinates(self, target_roi, voxel_size):
+    def voxel_coordinates(self, target_roi, voxel_size, rows=None):
         """Source positions of the voxels of ``target_roi`` (spatial, world
         units) in voxels of size ``voxel_size`` relative to the first target
         voxel, minus the voxel index itself: ``(dims, *shape)`` float32.
         Adding each voxel's own index gives the index into the source; for
-        an identity this is exactly zero."""
+        an identity this is exactly zero.
+
+        ``rows`` (a ``slice`` of voxels along the first axis) computes only
+        those rows; their values are the same bits as in the whole field."""
         voxel_size = np.asarray(voxel_size, dtype=np.float64)
         begin = np.asarray(target_roi.begin, dtype=np.float64)
         shape = tuple(int(s) for s in target_roi.shape / Coordinate(voxel_size.astype(int)))
         centres = [begin[d] + (np.arange(shape[d]) + 0.5) * voxel_size[d] for d in range(self.dims)]
+        if rows is not None:
+            centres[0] = centres[0][rows]
         field = self.displacement_on_grid(centres)
         if self.sections is not None:
             m = self.section_offsets(centres[0]).astype(np.float32)
-            field += m.T.reshape((self.dims, shape[0]) + (1,) * (self.dims - 1))
+            field += m.T.reshape((self.dims, len(centres[0])) + (1,) * (self.dims - 1))
         field /= voxel_size.astype(np.float32).reshape((self.dims,) + (1,) * self.dims)
         return field
+
+    def warp(self, data, target_roi, source_begin, voxel_size, interpolatable):
+        """Read ``data`` (``(channels..., *spatial)``, its spatial part
+        beginning at the world ``source_begin``) at the source positions of
+        the voxels of ``target_roi`` (spatial, world units; voxels of size
+        ``voxel_size``): linearly for interpolatable data, nearest neighbour
+        for labels, as ``scipy.ndimage.map_coordinates`` with
+        ``mode="nearest"``.
+
+        A large target is done in slabs of rows along the first axis (the
+        field of a slab, then its interpolation, while both are in cache),
+        on ``warp_threads()`` threads: ``map_coordinates`` releases the GIL,
+        and every voxel is computed alone, so the result is the same bits
+        however it is split."""
+        dims = self.dims
+        voxels = Coordinate(int(v) for v in voxel_size)
+        shape = tuple(int(s) for s in target_roi.shape / voxels)
+        shift = (target_roi.begin - Coordinate(source_begin)) / voxels
+        indices = []
+        for d in range(dims):
+            view = [1] * dims
+            view[d] = -1
+            indices.append((np.arange(shape[d]) + shift[d]).astype(np.float32).reshape(view))
+        channel_shape = data.shape[:-dims]
+        flat = np.asarray(data).reshape((-1,) + data.shape[-dims:])
+        out = np.empty((flat.shape[0],) + shape, dtype=data.dtype)
+        order = 1 if interpolatable else 0
+
+        def run(rows):
+            coordinates = self.voxel_coordinates(target_roi, voxels, rows)
+            for d in range(dims):
+                index = indices[d][rows] if d == 0 else indices[d]
+                coordinates[d] += index
+            for c in range(flat.shape[0]):
+                ndimage.map_coordinates(
+                    flat[c], coordinates, output=out[c, rows], order=order, mode="nearest", prefilter=False
+                )
+
+        plane = int(np.prod(shape[1:], dtype=np.int64)) * flat.shape[0]
+        step = max(1, _SLAB_VOXELS // max(1, plane))
+        slabs = [slice(first, min(first + step, shape[0])) for first in range(0, shape[0], step)]
+        threads = warp_threads() if len(slabs) > 1 else 1
+        if threads > 1:
+            list(_pool(threads).map(run, slabs))
+        else:
+            for rows in slabs:
+                run(rows)
+        return out.reshape(channel_shape + shape)
 
     # -- points --------------------------------------------------------------
 
@@ -135,7 +228,10 @@ class SpatialTransform:
         points = np.asarray(points, dtype=np.float64)
         grid = ((points - self.grid_begin) / self.spacing - 0.5).T
         d = np.stack(
-            [ndimage.map_coordinates(self.displacement[i].astype(np.float64), grid, order=1, mode="nearest") for i in range(self.dims)],
+            [
+                ndimage.map_coordinates(self.displacement[i].astype(np.float64), grid, order=1, mode="nearest")
+                for i in range(self.dims)
+            ],
             axis=1,
         )
         return points + d + self.section_offsets(points[:, 0])
@@ -182,8 +278,8 @@ class SpatialTransform:
             lower[d], upper[d] = s.min(), s.max()
         if self.sections is not None:
             sb, size, offsets = self.sections
-            first, last = (
-                np.clip(np.floor((np.array([begin[0], end[0]]) - sb) / size + _EPS).astype(np.int64), 0, len(offsets) - 1)
+            first, last = np.clip(
+                np.floor((np.array([begin[0], end[0]]) - sb) / size + _EPS).astype(np.int64), 0, len(offsets) - 1
             )
             m = offsets[first : last + 1]
             lower += m.min(axis=0)
@@ -235,6 +331,7 @@ def section_offsets(r, drawn, prob_slip, prob_shift, inclusive=False):
     shift = ~slip & below(r, prob_slip + prob_shift)
     return np.cumsum(drawn * shift[:, None], axis=0) + drawn * slip[:, None]
 
+
 def draw_transform(
     rng,
     master_roi,
@@ -268,7 +365,11 @@ def draw_transform(
     grid_begin, grid_shape = control_grid(master_roi, spacing)
     scale = scale_interval[0] + rng.random() * (scale_interval[1] - scale_interval[0])
     jitter = np.asarray(jitter_sigma, dtype=np.float64).reshape((dims,) + (1,) * dims)
-    displacement = rng.normal(size=(dims,) + tuple(grid_shape)) * jitter if np.any(jitter) else np.zeros((dims,) + tuple(grid_shape))
+    displacement = (
+        rng.normal(size=(dims,) + tuple(grid_shape)) * jitter
+        if np.any(jitter)
+        else np.zeros((dims,) + tuple(grid_shape))
+    )
     matrix = np.eye(dims) * scale
     if rotation is not None:
         matrix = matrix @ np.asarray(rotation, dtype=np.float64)
@@ -279,17 +380,3 @@ def draw_transform(
         relative = mesh - centre.reshape((dims,) + (1,) * dims)
         displacement += np.einsum("ij,j...->i...", matrix - np.eye(dims), relative)
     return SpatialTransform(grid_begin, spacing, displacement.astype(np.float32), matrix, sections)
-
-
-def warp(data, coordinates, interpolatable):
-    """Read ``data`` (``(channels..., *spatial)``) at the source voxel
-    ``coordinates`` (``(dims, *shape)``): linearly for interpolatable data,
-    nearest neighbour for labels."""
-    dims = coordinates.shape[0]
-    channel_shape = data.shape[:-dims]
-    flat = np.asarray(data).reshape((-1,) + data.shape[-dims:])
-    out = np.empty((flat.shape[0],) + coordinates.shape[1:], dtype=data.dtype)
-    order = 1 if interpolatable else 0
-    for c in range(flat.shape[0]):
-        ndimage.map_coordinates(flat[c], coordinates, output=out[c], order=order, mode="nearest", prefilter=False)
-    return out.reshape(channel_shape + coordinates.shape[1:])

@@ -1,0 +1,97 @@
+"""``SpatialTransform.warp`` computes the field and the interpolation in
+slabs of rows, on threads: the result is the same bits as one
+``map_coordinates`` call on the whole field (the reference computation),
+for linear and nearest-neighbour interpolation, however it is split."""
+
+import threading
+
+import dask
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from dpowder.augment import transform
+from dpowder.augment.transform import draw_transform, warp_threads
+from dpowder.coordinate import Coordinate
+from dpowder.roi import Roi
+
+
+def _transform(seed):
+    rng = np.random.default_rng(seed)
+    rotation = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]) @ np.array(
+        [[1.0, 0.0, 0.0], [0.0, 0.6, -0.8], [0.0, 0.8, 0.6]]
+    )
+    return draw_transform(
+        rng, Roi((0, 0, 0), (96, 80, 64)), Coordinate((20, 20, 20)), (4.0, 4.0, 4.0), (0.9, 1.1), rotation
+    )
+
+
+def _reference(t, data, target, source_begin, voxel_size, order):
+    """The whole field, plus each voxel's index, then one map_coordinates
+    call per channel."""
+    field = t.voxel_coordinates(target, voxel_size)
+    shift = (target.begin - source_begin) / voxel_size
+    for d in range(3):
+        view = [1, 1, 1]
+        view[d] = -1
+        field[d] += (np.arange(field.shape[1 + d]) + shift[d]).astype(np.float32).reshape(view)
+    flat = data.reshape((-1,) + data.shape[-3:])
+    out = np.stack(
+        [
+            ndimage.map_coordinates(c, field, order=order, mode="nearest", prefilter=False, output=data.dtype)
+            for c in flat
+        ]
+    )
+    return out.reshape(data.shape[:-3] + field.shape[1:])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("slab_voxels", [1, 700, 1 << 17])
+def test_warp_in_slabs_equals_one_call_on_the_whole_field(monkeypatch, threads, slab_voxels):
+    monkeypatch.setattr(transform, "_SLAB_VOXELS", slab_voxels)
+    t = _transform(3)
+    rng = np.random.default_rng(4)
+    voxel_size = Coordinate((4, 4, 4))
+    target = Roi((8, 4, 0), (80, 72, 64))
+    source_begin = Coordinate((-24, -28, -32))
+    raw = rng.random((2, 40, 36, 34)).astype(np.float32)
+    labels = rng.integers(0, 1000, size=(40, 36, 34)).astype(np.uint64)
+    with dask.config.set({"dpowder.augment.threads": threads}):
+        warped_raw = t.warp(raw, target, source_begin, voxel_size, True)
+        warped_labels = t.warp(labels, target, source_begin, voxel_size, False)
+    expected_raw = _reference(t, raw, target, source_begin, voxel_size, 1)
+    expected_labels = _reference(t, labels, target, source_begin, voxel_size, 0)
+    assert warped_raw.shape == (2, 20, 18, 16) and warped_raw.dtype == np.float32
+    assert warped_labels.shape == (20, 18, 16) and warped_labels.dtype == np.uint64
+    assert warped_raw.tobytes() == expected_raw.tobytes()
+    assert warped_labels.tobytes() == expected_labels.tobytes()
+    # the warp moved data: not the unwarped crop
+    assert not np.array_equal(warped_labels, labels[8:28, 8:26, 8:24])
+
+
+def test_rows_of_the_field_are_the_bits_of_the_whole_field():
+    t = _transform(5)
+    target = Roi((0, 0, 0), (96, 80, 64))
+    whole = t.voxel_coordinates(target, Coordinate((4, 4, 4)))
+    for rows in (slice(0, 1), slice(5, 13), slice(20, 24)):
+        part = t.voxel_coordinates(target, Coordinate((4, 4, 4)), rows)
+        assert part.tobytes() == np.ascontiguousarray(whole[:, rows]).tobytes()
+
+
+def test_identity_warp_is_the_crop():
+    t = draw_transform(np.random.default_rng(0), Roi((0, 0), (40, 40)), Coordinate((10, 10)), (0.0, 0.0))
+    data = np.arange(20 * 20, dtype=np.float32).reshape(20, 20)
+    out = t.warp(data, Roi((8, 12), (24, 20)), Coordinate((0, 0)), Coordinate((2, 2)), True)
+    np.testing.assert_array_equal(out, data[4:16, 6:16])
+
+
+def test_warp_threads_follow_the_config_and_the_thread():
+    with dask.config.set({"dpowder.augment.threads": 3}):
+        assert warp_threads() == 3
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(warp_threads()))
+    worker.start()
+    worker.join()
+    # a scheduler's worker thread already runs one task per core
+    assert seen == [1]
+    assert warp_threads() >= 1
