@@ -256,24 +256,20 @@ def _remove_provided(node, request):
 
 
 def _is_filter(node):
-    from ..nodes.batch_filter import BatchFilter
-
-    return isinstance(node, BatchFilter)
+    # asked of the node, not of its class: the engine imports no node class
+    return getattr(node, "_filter_contract", False)
 
 
 def _kind(node, own_provide=True):
-    from ..nodes.batch_filter import BatchFilter
-    from ..nodes.batch_provider import BatchProvider
-
     if not record.upstream(node):
         return SOURCE
     if own_provide and node.runs_on_driver():
         return DRIVER
     if own_provide and node.has_data_dependent_control_flow():
         return INLINE
-    if type(node).plan_upstream is not BatchProvider.plan_upstream:
+    if node.plans_upstream():
         return MULTI
-    if isinstance(node, BatchFilter):
+    if _is_filter(node):
         return FILTER
     return INLINE
 
@@ -330,9 +326,7 @@ def _dry_run_upstream(node, request):
     plan what it will first ask (the request, less what it provides) on
     copies of its upstream now, so request errors still come before any
     task runs."""
-    from ..nodes.batch_filter import BatchFilter
-
-    if not isinstance(node, BatchFilter):
+    if not _is_filter(node):
         return
     upstream_request = request.copy()
     _remove_provided(node, upstream_request)

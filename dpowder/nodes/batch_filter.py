@@ -22,6 +22,10 @@ class BatchFilter(BatchProvider):
     request.
     """
 
+    # the engine plans it by gunpowder's BatchFilter contract (prepare on the
+    # driver, process in a task), not as a provider
+    _filter_contract = True
+
     def setup(self):
         """Initialize this filter. All upstream providers are set up."""
 

@@ -76,13 +76,18 @@ class BatchProvider:
         ``plan_upstream`` asked for, in the same order."""
         raise NotImplementedError(f"{type(self).__name__} plans upstream requests but does not implement combine()")
 
+    def plans_upstream(self):
+        """Whether this node plans its upstream requests ahead (it
+        overrides ``plan_upstream``); the engine asks this, not the class."""
+        return type(self).plan_upstream is not BatchProvider.plan_upstream
+
     def has_data_dependent_control_flow(self):
         """Whether what this node asks upstream depends on the data it gets
         back (e.g. ``Reject`` asks again until a batch passes). Such a node
         is lowered to one task that runs its upstream sub-plan inside it."""
         if not record.upstream(self):
             return False
-        return type(self).plan_upstream is BatchProvider.plan_upstream
+        return not self.plans_upstream()
 
     def runs_on_driver(self):
         """Whether this node runs in the calling process (the consumer) and

@@ -1,0 +1,62 @@
+"""The import directions of docs/engine.md ("Packages and import
+directions"): the data model imports nothing above it, the engine imports no
+node class (it asks nodes through their methods), and daisy's API
+(dpowder/blockwise) uses only the engine's public names."""
+
+import ast
+import pathlib
+
+import dpowder
+
+PACKAGE = pathlib.Path(dpowder.__file__).parent
+
+DATA_MODEL = [
+    "coordinate", "roi", "keys", "array", "array_spec", "graph", "graph_spec",
+    "batch", "batch_request", "provider_spec", "errors", "profiling", "spec_base",
+]  # fmt: skip
+
+
+def _imports(path):
+    """``(module, names, line)`` of every import in ``path``, as absolute
+    dotted module names inside dpowder."""
+    package = ".".join(("dpowder", *path.relative_to(PACKAGE).with_suffix("").parts[:-1]))
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            yield module, [a.name for a in node.names], node.lineno
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, [], node.lineno
+
+
+def _violations(paths, forbidden, allowed=()):
+    found = []
+    for path in paths:
+        for module, _names, line in _imports(path):
+            if module in allowed:
+                continue
+            for prefix in forbidden:
+                if module == prefix or module.startswith(prefix + "."):
+                    found.append(f"{path.relative_to(PACKAGE)}:{line} imports {module}")
+    return found
+
+
+def test_the_data_model_imports_nothing_above_it():
+    paths = [PACKAGE / f"{name}.py" for name in DATA_MODEL]
+    above = ["dpowder.nodes", "dpowder.engine", "dpowder.io", "dpowder.pipeline", "dpowder.blockwise"]
+    # the to_xarray/from_xarray methods delegate to the conversion module,
+    # imported when called (xarray is not imported with dpowder)
+    assert _violations(paths, above, allowed={"dpowder.io.xarray"}) == []
+
+
+def test_the_engine_imports_no_node_class():
+    assert _violations(sorted((PACKAGE / "engine").glob("*.py")), ["dpowder.nodes"]) == []
+
+
+def test_the_engine_imports_neither_daisys_api_nor_the_frameworks():
+    forbidden = ["dpowder.blockwise", "dpowder.torch", "dpowder.jax", "dpowder.tensorflow", "dpowder.contrib"]
+    assert _violations(sorted((PACKAGE / "engine").glob("*.py")), forbidden) == []
