@@ -28,7 +28,7 @@ from ..array import Array
 from ..errors import BatchFilterError
 from ..profiling import ProfilingStats, Timing
 from . import record
-from .checks import check_batch, check_dtypes
+from .consistency import check_batch, check_dtypes
 from .plan import (
     GLOBAL_SEED,
     StepKind,

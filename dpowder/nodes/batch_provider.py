@@ -170,7 +170,7 @@ class BatchProvider:
         size this node provides and data of the matching shape, graphs
         covering the requested ROI, their nodes inside it (or dangling on an
         edge from inside)."""
-        from ..engine.checks import check_batch
+        from ..engine.consistency import check_batch
         from ..graph import contains_points
 
         check_batch(self, batch, request)
@@ -329,7 +329,7 @@ class BatchProvider:
         provides or off its voxel grid. Called for every node while a
         request is planned, before any task runs; a node with further
         requirements on its requests overrides it (calling ``super()``)."""
-        from ..engine.checks import check_request
+        from ..engine.consistency import check_request
 
         check_request(self, request)
 
