@@ -23,6 +23,7 @@ the grid at a fraction of the cost.
 """
 
 import concurrent.futures
+import itertools
 import os
 import threading
 
@@ -77,6 +78,73 @@ def _axis_taps(positions, grid_begin, spacing, n):
     t = np.clip((positions - grid_begin) / spacing - 0.5, 0, n - 1)
     i0 = np.minimum(np.floor(t).astype(np.int64), n - 2)
     return i0, i0 + 1, t - i0
+
+
+# data types whose linear interpolation ``interpolate_linear`` does (its
+# result is stored as ``(dtype)t``, as map_coordinates stores floats)
+_LINEAR_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# points per step of ``interpolate_linear``: its temporaries stay in cache
+_LINEAR_CHUNK = 1 << 15
+
+
+def interpolate_linear(data, coordinates, out):
+    """``scipy.ndimage.map_coordinates(data, coordinates, output=out,
+    order=1, mode="nearest", prefilter=False)`` for C-contiguous float
+    ``data``, bit for bit, vectorised: about twice as fast.
+
+    The same arithmetic in the same order as scipy's loop: in double, per
+    axis the tap ``i = floor(c)`` and the weights ``w0 = 1 - (c - i)``, ``w1
+    = 1 - w0`` (a coordinate outside keeps its weights, its taps are
+    clamped to the array); the corners summed in C order from ``0.0``, each
+    ``value * w_axis0 * w_axis1 ...`` multiplied left to right; the sum cast
+    to ``out``'s type. Only elementwise IEEE operations, so every point has
+    scipy's bits whatever the chunking (tests/augment/test_warp_slabs.py).
+
+    Args:
+
+        data (ndarray): C-contiguous, float32 or float64, ``dims`` axes.
+
+        coordinates (ndarray): ``(dims, *shape)`` voxel coordinates into
+            ``data``.
+
+        out (ndarray): C-contiguous, ``shape``; written in place.
+    """
+    dims = data.ndim
+    shape = data.shape
+    steps = [s // data.itemsize for s in data.strides]
+    values = data.reshape(-1)
+    points = coordinates.reshape(dims, -1)
+    result = out.reshape(-1)
+    corners = list(itertools.product((0, 1), repeat=dims))
+    for first in range(0, points.shape[1], _LINEAR_CHUNK):
+        last = min(points.shape[1], first + _LINEAR_CHUNK)
+        offsets = []
+        weights = []
+        for d in range(dims):
+            c = points[d, first:last].astype(np.float64)
+            floor = np.floor(c)
+            w0 = 1.0 - (c - floor)
+            w1 = 1.0 - w0
+            low = floor.astype(np.intp)
+            high = low + 1
+            np.clip(low, 0, shape[d] - 1, out=low)
+            np.clip(high, 0, shape[d] - 1, out=high)
+            low *= steps[d]
+            high *= steps[d]
+            offsets.append((low, high))
+            weights.append((w0, w1))
+        total = None
+        for corner in corners:
+            index = offsets[0][corner[0]]
+            for d in range(1, dims):
+                index = index + offsets[d][corner[d]]
+            term = values.take(index).astype(np.float64, copy=False)
+            for d in range(dims):
+                term *= weights[d][corner[d]]
+            # scipy starts its sum at 0.0: a -0.0 first term becomes 0.0
+            total = term + 0.0 if total is None else np.add(total, term, out=total)
+        result[first:last] = total
 
 
 class SpatialTransform:
@@ -196,7 +264,7 @@ class SpatialTransform:
             view[d] = -1
             indices.append((np.arange(shape[d]) + shift[d]).astype(np.float32).reshape(view))
         channel_shape = data.shape[:-dims]
-        flat = np.asarray(data).reshape((-1,) + data.shape[-dims:])
+        flat = np.ascontiguousarray(data).reshape((-1,) + data.shape[-dims:])
         out = np.empty((flat.shape[0],) + shape, dtype=data.dtype)
         order = 1 if interpolatable else 0
 
@@ -206,9 +274,12 @@ class SpatialTransform:
                 index = indices[d][rows] if d == 0 else indices[d]
                 coordinates[d] += index
             for c in range(flat.shape[0]):
-                ndimage.map_coordinates(
-                    flat[c], coordinates, output=out[c, rows], order=order, mode="nearest", prefilter=False
-                )
+                if order == 1 and flat.dtype in _LINEAR_DTYPES:
+                    interpolate_linear(flat[c], coordinates, out[c, rows])
+                else:
+                    ndimage.map_coordinates(
+                        flat[c], coordinates, output=out[c, rows], order=order, mode="nearest", prefilter=False
+                    )
 
         plane = int(np.prod(shape[1:], dtype=np.int64)) * flat.shape[0]
         step = max(1, _SLAB_VOXELS // max(1, plane))

@@ -95,3 +95,29 @@ def test_warp_threads_follow_the_config_and_the_thread():
     # a scheduler's worker thread already runs one task per core
     assert seen == [1]
     assert warp_threads() >= 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dims", [2, 3])
+def test_interpolate_linear_has_the_bits_of_map_coordinates(monkeypatch, dtype, dims):
+    """Coordinates inside, outside on both sides, exactly on voxels and on
+    the last voxel, -0.0; data with NaN and -0.0; axes of length 1; chunks
+    that do not divide the points."""
+    monkeypatch.setattr(transform, "_LINEAR_CHUNK", 777)
+    rng = np.random.default_rng(dims)
+    for trial in range(12):
+        shape = tuple(int(v) for v in rng.integers(1, 12, size=dims))
+        data = rng.standard_normal(shape).astype(dtype)
+        if trial % 3 == 0:
+            data[tuple(int(rng.integers(0, s)) for s in shape)] = np.nan
+        if trial % 4 == 1:
+            data[...] = -0.0
+        n = 3000
+        coordinates = (rng.random((dims, n)) * (np.array(shape)[:, None] + 8) - 4).astype(np.float32)
+        coordinates[:, :200] = np.round(coordinates[:, :200])
+        coordinates[:, 200:210] = np.array(shape)[:, None] - 1
+        coordinates[:, 210:220] = -0.0
+        expected = ndimage.map_coordinates(data, coordinates, order=1, mode="nearest", prefilter=False, output=dtype)
+        out = np.empty(n, dtype=dtype)
+        transform.interpolate_linear(data, coordinates, out)
+        assert out.tobytes() == expected.tobytes(), (trial, shape)
