@@ -3,13 +3,19 @@ once the blocks it conflicts with (daisy's dependencies) have finished, and
 not later than that: there is no barrier between levels, so blocks of
 different levels that do not conflict run at the same time.
 
+Both hold for ``request_batch`` (the driver) and for the lowered graph
+(``to_dask``, computed by dask's threaded scheduler): there, each block is a
+task whose dependencies are the tasks of the blocks it conflicts with.
+
 Limit: timing is measured with two worker threads in this process and
 blocks that sleep 50 ms; the first guarantee is causal (exact), the overlap
 needs only two blocks to run at once once."""
 
 import time
 
+import dask
 import numpy as np
+import pytest
 
 import dpowder as gp
 from dpowder.blockwise.dependency_graph import BlockwiseDependencyGraph
@@ -34,7 +40,8 @@ class SlowCopy(gp.BatchFilter):
         batch[OUT] = batch[RAW].crop(request[OUT].roi)
 
 
-def test_blocks_wait_for_their_conflicts_only_and_levels_overlap():
+@pytest.mark.parametrize("consumer", ["request_batch", "to_dask"])
+def test_blocks_wait_for_their_conflicts_only_and_levels_overlap(consumer):
     spans = {}
 
     def done(block, start, duration):
@@ -51,7 +58,12 @@ def test_blocks_wait_for_their_conflicts_only_and_levels_overlap():
         progress_callback=ScanCallback(),
     )
     with gp.build(pipeline):
-        pipeline.request_batch(gp.BatchRequest())
+        if consumer == "request_batch":
+            pipeline.request_batch(gp.BatchRequest())
+        else:
+            lazy = pipeline.to_dask(gp.BatchRequest())
+            assert spans == {}  # nothing ran yet
+            dask.compute(lazy, scheduler="threads", num_workers=2)
     graph = BlockwiseDependencyGraph("task", READ, WRITE, True, "valid", total_read_roi=TOTAL)
     assert len(spans) == graph.num_blocks == 100
     for block, start, _ in spans.values():

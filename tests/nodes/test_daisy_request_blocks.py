@@ -190,3 +190,19 @@ def test_inside_a_real_daisy_worker_it_uses_daisys_client(monkeypatch):
         p.request_batch(gp.BatchRequest())
     assert WRITTEN == {(6, 10): 1, (14, 2): 1}
     assert released == [b.block_id for b in handed]
+
+
+def test_to_dask_refuses_a_non_empty_request_and_a_daisy_worker_naming_the_node(monkeypatch):
+    import sys
+    import types
+
+    with gp.build(pipeline()) as p:
+        with pytest.raises(gp.BatchRequestError, match=r"DaisyRequestBlocks \(created at .*must be empty"):
+            p.to_dask(gp.BatchRequest({RAW: gp.ArraySpec(roi=gp.Roi((0, 0), (8, 8)))}))
+    # inside a (real) daisy worker the node takes the blocks it is handed,
+    # one by one: there is no graph of them to return
+    monkeypatch.setitem(sys.modules, "daisy", types.SimpleNamespace(Client=lambda: object()))
+    monkeypatch.setenv("DAISY_CONTEXT", "hostname=node7:port=4242:task_id=real:worker_id=0")
+    with gp.build(pipeline()) as p:
+        with pytest.raises(gp.PipelineRequestError, match=r"DaisyRequestBlocks \(created at .*inside a daisy worker"):
+            p.to_dask(gp.BatchRequest())
