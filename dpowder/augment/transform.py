@@ -85,7 +85,7 @@ def _axis_taps(positions, grid_begin, spacing, n):
 _LINEAR_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # points per step of ``interpolate_linear``: its temporaries stay in cache
-_LINEAR_CHUNK = 1 << 15
+_LINEAR_CHUNK = 1 << 14
 
 
 def interpolate_linear(data, coordinates, out):
@@ -134,12 +134,18 @@ def interpolate_linear(data, coordinates, out):
             high *= steps[d]
             offsets.append((low, high))
             weights.append((w0, w1))
+        # the flat index of each corner, from the shared partial sums
+        partial = {(): None}
+        for d in range(dims):
+            partial = {
+                key + (side,): offsets[d][side] if total is None else total + offsets[d][side]
+                for key, total in partial.items()
+                for side in (0, 1)
+            }
         total = None
         for corner in corners:
-            index = offsets[0][corner[0]]
-            for d in range(1, dims):
-                index = index + offsets[d][corner[d]]
-            term = values.take(index).astype(np.float64, copy=False)
+            # the taps are clamped already: "clip" skips take's bounds check
+            term = values.take(partial[corner], mode="clip").astype(np.float64, copy=False)
             for d in range(dims):
                 term *= weights[d][corner[d]]
             # scipy starts its sum at 0.0: a -0.0 first term becomes 0.0
