@@ -41,6 +41,7 @@ CLUSTER_TESTS = {
     "tests/blockwise/test_daisy_subprocess_workers.py",
     "tests/compat/test_classic_training_pipeline.py::test_classic_training_pipeline_runs_unchanged",
     "tests/engine/test_blockwise.py::test_killing_a_worker_halfway_loses_no_block",
+    "tests/engine/test_cluster_memory.py",
     "tests/engine/test_fault_tolerance.py",
     "tests/engine/test_flat_scripts.py",
     "tests/engine/test_shutdown.py",

@@ -58,7 +58,12 @@ def shared_client(num_workers: int) -> Any:
         if _client is None:
             from distributed import Client, LocalCluster
 
+            from .memory import WORKER_ENV, TrimAfterTask, return_freed_memory
+
             _spawn_without_main()
+            # this process now receives batches from the workers: freed, they
+            # go back to the system (see engine/memory.py)
+            return_freed_memory()
             logger.info("dpowder: starting a LocalCluster of %d worker processes", num_workers)
             _cluster = LocalCluster(
                 n_workers=num_workers,
@@ -71,8 +76,12 @@ def shared_client(num_workers: int) -> Any:
                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 silence_logs=logging.ERROR,
                 worker_dashboard_address=None,
+                # the nanny sets it in every worker it starts, replacements too
+                env=WORKER_ENV,
             )
             _client = Client(_cluster, set_as_default=False)
+            # kept by the scheduler: replacement workers get it as well
+            _client.register_plugin(TrimAfterTask())
             atexit.register(close_shared)
         elif len(_cluster.workers) < num_workers:
             _cluster.scale(num_workers)
