@@ -11,6 +11,14 @@ GIL, so threads read in parallel), keeping recently decoded chunks in a small
 cache so that overlapping blocks (context) decode each chunk about once. Any
 other layout goes through zarr as before.
 
+Writes take the same short cut: ``ChunkWriter`` encodes the whole chunks a
+write covers in the calling thread and replaces each chunk file as zarr's
+local store does (a temporary ``*.partial`` file, then a rename), for the
+same layouts in zarr format 2 and, in format 3, without blosc. A chunk
+equal to the fill value is removed rather than written when the array does
+not write empty chunks, as zarr does. A write that covers part of a chunk
+goes through zarr.
+
 A chunk's bytes are checked as zarr's store wrapper checks them
 (``zarr.chunk_check``), so a truncated or garbled chunk raises
 ``CorruptChunkError`` here too; a missing chunk reads as the fill value.
@@ -21,6 +29,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
+import uuid
 from typing import Any, Callable
 
 import numcodecs
@@ -60,6 +69,12 @@ class _ChunkCache:
             while self.size > self.capacity:
                 _, (_, dropped) = self.entries.popitem(last=False)
                 self.size -= dropped.nbytes
+
+    def drop(self, path: str) -> None:
+        with self.lock:
+            old = self.entries.pop(path, None)
+            if old is not None:
+                self.size -= old[1].nbytes
 
 
 _cache = _ChunkCache(CACHE_BYTES)
@@ -152,7 +167,9 @@ class ChunkReader:
         if chunk.size != int(np.prod(self.chunks)):
             from .zarr import CorruptChunkError
 
-            raise CorruptChunkError(key, f"decodes to {chunk.size} values, a chunk of {self.chunks} holds {int(np.prod(self.chunks))}")
+            raise CorruptChunkError(
+                key, f"decodes to {chunk.size} values, a chunk of {self.chunks} holds {int(np.prod(self.chunks))}"
+            )
         chunk = chunk.reshape(self.chunks)
         _cache.put(path, stamp, chunk)
         return chunk
@@ -245,3 +262,136 @@ def reader_for(array: Any) -> ChunkReader | None:
     if np.dtype(array.dtype).kind not in "biufc":
         return None
     return ChunkReader(array, os.path.join(container, array.path), *decoder)
+
+
+def _encoder(array: Any) -> tuple[Callable[[np.ndarray], Any], bool] | None:
+    """``(encode, crc32c)`` for ``array``'s codecs, the inverse of
+    ``_decoder``; None when the fast path does not apply (format 3 blosc,
+    whose typesize and shuffle zarr derives itself, goes through zarr)."""
+    import zarr
+
+    metadata = array.metadata
+    if metadata.zarr_format == 2:
+        compressor = metadata.compressor
+        if compressor is None:
+            return (lambda chunk: chunk.tobytes()), False
+        return compressor.encode, False
+    codecs = list(metadata.codecs)
+    crc = bool(codecs) and isinstance(codecs[-1], zarr.codecs.Crc32cCodec)
+    rest = codecs[1:-1] if crc else codecs[1:]
+    if not rest:
+        return (lambda chunk: chunk.tobytes()), crc
+    codec = rest[0]
+    encoder: Any
+    if isinstance(codec, zarr.codecs.ZstdCodec):
+        encoder = numcodecs.Zstd(level=codec.level, checksum=codec.checksum)
+    elif isinstance(codec, zarr.codecs.GzipCodec):
+        encoder = numcodecs.GZip(level=codec.level)
+    else:
+        return None
+    return encoder.encode, crc
+
+
+class ChunkWriter:
+    """Writes whole chunks of one local, unsharded zarr array (see the
+    module docstring); ``writer_for`` makes one or says None."""
+
+    def __init__(self, reader: ChunkReader, encode: Callable[[np.ndarray], Any], crc: bool, write_empty: bool):
+        self.reader = reader
+        self.encode = encode
+        self.crc = crc
+        self.write_empty = write_empty
+
+    def covers_whole_chunks(self, starts: tuple[int, ...], stops: tuple[int, ...]) -> bool:
+        """Whether ``[starts, stops)`` covers every chunk it touches whole (a
+        chunk clipped by the array's end is whole if the write reaches it)."""
+        for b, e, n, c in zip(starts, stops, self.reader.shape, self.reader.chunks):
+            if b % c != 0 or (e % c != 0 and e != n):
+                return False
+        return True
+
+    def write(self, starts: tuple[int, ...], data: np.ndarray) -> None:
+        """``array[starts:starts + data.shape] = data``, every chunk covered
+        whole (``covers_whole_chunks``); the caller holds the chunks' locks."""
+        r = self.reader
+        stops = tuple(b + s for b, s in zip(starts, data.shape))
+        ranges = [range(b // c, (e - 1) // c + 1) for b, e, c in zip(starts, stops, r.chunks)]
+        for coords in _product(ranges):
+            lo = [c * size for c, size in zip(coords, r.chunks)]
+            hi = [min((c + 1) * size, n) for c, size, n in zip(coords, r.chunks, r.shape)]
+            part = data[tuple(slice(a - b, z - b) for a, z, b in zip(lo, hi, starts))]
+            if part.shape == r.chunks:
+                chunk = np.ascontiguousarray(part, dtype=r.dtype)
+            else:
+                # clipped by the array's end: the rest of the chunk is fill
+                chunk = np.full(r.chunks, r.fill_value, dtype=r.dtype)
+                chunk[tuple(slice(0, z - a) for a, z in zip(lo, hi))] = part
+            self._put(r.encode_key(coords), chunk)
+
+    def _put(self, key: str, chunk: np.ndarray) -> None:
+        path = os.path.join(self.reader.directory, key)
+        _cache.drop(path)
+        if not self.write_empty and _all_equal(chunk, self.reader.fill_value):
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+            return
+        encoded = self.encode(chunk)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temporary = f"{path}.{uuid.uuid4().hex}.partial"
+        try:
+            with open(temporary, "wb") as f:
+                f.write(encoded)
+                if self.crc:
+                    import google_crc32c
+
+                    f.write(google_crc32c.value(bytes(encoded)).to_bytes(4, "little"))
+            os.replace(temporary, path)
+        except BaseException:
+            try:
+                os.remove(temporary)
+            except FileNotFoundError:
+                pass
+            raise
+
+
+def _all_equal(chunk: np.ndarray, value: Any) -> bool:
+    if chunk.dtype.kind in "fc" and np.isnan(value):
+        return bool(np.isnan(chunk).all())
+    return bool((chunk == value).all())
+
+
+_writers: dict[int, tuple[Any, ChunkWriter | None]] = {}
+
+
+def cached_writer(array: Any) -> ChunkWriter | None:
+    """``writer_for(array)``, made once per array object."""
+    entry = _writers.get(id(array))
+    if entry is None or entry[0]() is not array:
+        import weakref
+
+        try:
+            ref = weakref.ref(array)
+        except TypeError:
+            return writer_for(array)
+        entry = (ref, writer_for(array))
+        _writers[id(array)] = entry
+    return entry[1]
+
+
+def writer_for(array: Any) -> ChunkWriter | None:
+    """A ``ChunkWriter`` for ``array`` if its layout allows (that of
+    ``reader_for``, less format 3 blosc) and its store is writable, else
+    None."""
+    reader = reader_for(array)
+    if reader is None or getattr(array.store, "read_only", False):
+        return None
+    try:
+        encoder = _encoder(array)
+    except Exception:  # noqa: BLE001 -- an unusual layout: zarr writes it
+        return None
+    if encoder is None:
+        return None
+    write_empty = bool(getattr(array.config, "write_empty_chunks", True))
+    return ChunkWriter(reader, encoder[0], encoder[1], write_empty)

@@ -455,8 +455,13 @@ def write(array, starts, data, dataset, where):
     covered = itertools.product(*[range(b // g, (e - 1) // g + 1) for b, e, g in zip(starts, stops, grid)])
     names = [chunk_name(array, c)[0].replace("/", ".") for c in covered]
     partial = [chunk_name(array, c)[0].replace("/", ".") for c in partial_chunks(starts, stops, array.shape, grid)]
+    writer = chunks.cached_writer(array) if not partial else None
     with locks.chunk_locks(local_path(array), _memory_prefix(array), dataset, names, partial, f"a write to {where}"):
-        array[tuple(slice(b, e) for b, e in zip(starts, stops))] = data
+        if writer is not None and writer.covers_whole_chunks(tuple(starts), tuple(stops)):
+            # encoded here, in the calling thread, not on zarr's event loop
+            writer.write(tuple(starts), np.asarray(data))
+        else:
+            array[tuple(slice(b, e) for b, e in zip(starts, stops))] = data
 
 
 def default_chunks(block_shape, dataset_shape, itemsize, channel_dims):
