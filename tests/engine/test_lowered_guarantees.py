@@ -100,6 +100,34 @@ def test_groups_locate_every_block_in_its_task():
     assert pending.contains(4) and not pending.contains(5)
 
 
+class Sleepy(gp.BatchFilter):
+    """A block takes 60 ms: more than the pilot's budget and than
+    ``MIN_TASK_SECONDS``, so the pilot is two blocks and groups are one."""
+
+    def process(self, batch, request):
+        import time
+
+        time.sleep(0.06)
+
+
+def test_both_consumers_run_the_same_groups():
+    reference = gp.BatchRequest({RAW: gp.ArraySpec(roi=gp.Roi((0, 0), (16, 16)))})
+    p = source() + Sleepy() + gp.Scan(reference, progress_callback=ScanCallback())  # 3 x 3 blocks
+    with gp.build(p):
+        node = p.output
+        requests = node._block_requests(gp.BatchRequest())
+        job = blockwise.PipelineJob(node.get_upstream_provider(), requests, keep=False, retries=0)
+        failures, driven = blockwise.drive(job, np.arange(requests.num_blocks), blockwise.SyncExecutor())
+        graph, lowered, pilot = blockwise.lower_map(job, np.arange(requests.num_blocks), "scan")
+    assert failures == [] and requests.num_blocks == 9
+    assert (driven.pilot, driven.size) == (lowered.pilot, lowered.size) == (2, 1)
+    assert [list(g) for g in driven] == [list(g) for g in lowered] == [[i] for i in range(2, 9)]
+    assert [i for i, _, _ in pilot.done] == [0, 1]
+    assert sorted(k for k in graph if k.startswith("dpowder-blocks-")) == sorted(
+        lowered.key(i) for i in [0, *range(2, 9)]
+    )
+
+
 REQUEST_BATCH = ["1 worker", "2 threads", "cluster"]
 
 
@@ -196,8 +224,12 @@ def daisy(**kwargs):
     data = np.zeros((24, 24), dtype=np.float32)
     src = gp.ArraySource(RAW, gp.Array(data, gp.ArraySpec(roi=TOTAL, voxel_size=(1, 1))))
     reference = gp.BatchRequest({RAW: gp.ArraySpec(roi=READ), OUT: gp.ArraySpec(roi=WRITE)})
-    return src + WriteBlock() + gp.DaisyRequestBlocks(
-        reference, {RAW: "read_roi", OUT: "write_roi"}, progress_callback=ScanCallback(), max_retries=0, **kwargs
+    return (
+        src
+        + WriteBlock()
+        + gp.DaisyRequestBlocks(
+            reference, {RAW: "read_roi", OUT: "write_roi"}, progress_callback=ScanCallback(), max_retries=0, **kwargs
+        )
     )
 
 
