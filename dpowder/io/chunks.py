@@ -357,6 +357,10 @@ class ChunkWriter:
 
 
 def _all_equal(chunk: np.ndarray, value: Any) -> bool:
+    first = chunk.flat[0] if chunk.size else value
+    # most chunks differ from the fill value at once: no full comparison
+    if not (first == value or (chunk.dtype.kind in "fc" and np.isnan(first) and np.isnan(value))):
+        return False
     if chunk.dtype.kind in "fc" and np.isnan(value):
         return bool(np.isnan(chunk).all())
     return bool((chunk == value).all())

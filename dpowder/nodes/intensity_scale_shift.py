@@ -1,5 +1,7 @@
 """``IntensityScaleShift``: ``a * scale + shift``."""
 
+import numpy as np
+
 from ..batch_request import BatchRequest
 from .batch_filter import BatchFilter
 
@@ -34,5 +36,12 @@ class IntensityScaleShift(BatchFilter):
         if self.array not in batch.arrays:
             return
         array = batch.arrays[self.array]
-        array.data = array.data * self.scale + self.shift
+        data = array.data * self.scale
+        if isinstance(data, np.ndarray) and np.result_type(data, self.shift) == data.dtype:
+            # the product is a fresh array: shift it in place (same values,
+            # one temporary of the block's size fewer)
+            data += self.shift
+        else:
+            data = data + self.shift
+        array.data = data
         array.spec.dtype = array.data.dtype

@@ -1,6 +1,7 @@
 """``torch.Predict``: run a torch model on the arrays of a batch."""
 
 import os
+import sys
 import threading
 import uuid
 
@@ -134,7 +135,9 @@ class Predict(GenericPredict):
 
         def prepare():
             torch = self._require()
-            if worker_cache.in_worker():
+            # a process that never imported distributed is not one of its
+            # workers; importing it only to ask costs about a second
+            if "distributed" in sys.modules and worker_cache.in_worker():
                 torch.set_num_threads(int(os.environ.get("DPOWDER_TORCH_THREADS", "1")))
             device = _choose_device(torch, self.device)
             model = self.model
