@@ -456,20 +456,6 @@ def _load_job(payload):
     return cloudpickle.loads(payload)
 
 
-def group_size(remaining, block_seconds, in_flight):
-    """How many blocks the next task gets: one until a block's time is
-    known; then a share of what remains, one per group in flight, so that
-    groups shrink towards the end and every thread is busy until the last
-    block; but at least ``MIN_TASK_SECONDS`` of work (the scheduler's cost
-    per task stays small) and at most ``TARGET_TASK_SECONDS`` (balance)."""
-    if block_seconds is None:
-        return 1
-    seconds = max(block_seconds, 1e-6)
-    size = max(math.ceil(remaining / in_flight), int(MIN_TASK_SECONDS / seconds))
-    size = min(size, int(TARGET_TASK_SECONDS / seconds), remaining)
-    return max(1, min(size, MAX_GROUP))
-
-
 class _Ready:
     """Which blocks may start: every block of ``indices`` at once, or, with
     ``upstream_of``, each once the blocks it waits for are done (a block
@@ -563,9 +549,9 @@ def run_blocks(
     once the blocks it waits for are done, and one whose upstream failed is
     reported as failed without running.
 
-    With ``groups`` (a ``Groups``, as the lowering decided them), the blocks
-    go in its groups, under its keys; without, the group size adapts to the
-    measured block time (``group_size``). ``shipped`` is the job as
+    The blocks go in the groups of ``groups`` (a ``Groups``, as the lowering
+    decided them: ``drive``), under its keys; without, in groups as
+    ``lowered_group_size`` makes them without a measure. ``shipped`` is the job as
     ``executor.ship`` made it (shipped here if not given); ``suspects`` are
     blocks to run one by one with nothing else in flight (their group's
     worker died), before the others.
@@ -586,15 +572,15 @@ def run_blocks(
     else:
         in_flight = max(2 * threads, min(cache_size or 0, 8 * threads))
     failures = []
-    block_seconds = None
+    if groups is None:
+        total = sum(len(i) for i in index_batches)
+        groups = Groups(np.zeros(0), 0, lowered_group_size(total, None, threads), uuid.uuid4().hex[:12])
     if upstream_of is not None:
         index_batches = [
             np.concatenate([np.asarray(i, dtype=np.int64) for i in index_batches] or [np.zeros(0, np.int64)])
         ]
 
     def key_of(group, alone=False):
-        if groups is None:
-            return None
         return groups.key(int(group[0])) + ("-alone" if alone else "")
 
     for indices in index_batches:
@@ -627,13 +613,7 @@ def run_blocks(
                         isolated.add(int(group[0]))
                         key = key_of(group, alone=True)
                     else:
-                        if timeout is not None:
-                            size = 1
-                        elif groups is not None:
-                            size = groups.size
-                        else:
-                            size = group_size(ready.remaining, block_seconds, in_flight)
-                        group = ready.take(size)
+                        group = ready.take(1 if timeout is not None else groups.size)
                         key = key_of(group)
                     future = executor.submit(run_group, shipped, group, resources=resources, key=key)
                     pending[future] = (group, time.monotonic())
@@ -661,9 +641,6 @@ def run_blocks(
                         failed(failure.index, failure)
                     for index, _start, _duration in summary.done:
                         ready.done(index)
-                    if summary.done:
-                        seconds = sum(d for _, _, d in summary.done) / len(summary.done)
-                        block_seconds = seconds if block_seconds is None else 0.7 * block_seconds + 0.3 * seconds
                     if on_group_done is not None:
                         on_group_done(future, group, summary)
                     if progress is not None:

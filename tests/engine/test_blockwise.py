@@ -1,7 +1,7 @@
-"""The blockwise engine: 10^5 blocks in flat driver memory, group sizes,
-retries, a block that keeps failing reported at the end while the others
-finish, per-block timeouts, a worker killed mid-run losing nothing, and
-workers' allocators tuned for blocks."""
+"""The blockwise engine: 10^5 blocks in flat driver memory, retries, a
+block that keeps failing reported at the end while the others finish,
+per-block timeouts, a worker killed mid-run losing nothing, and workers'
+allocators tuned for blocks. (Group sizes: tests/engine/test_lowered_guarantees.py.)"""
 
 import os
 import signal
@@ -185,21 +185,6 @@ def test_killing_a_worker_halfway_loses_no_block(tmp_path):
                 pipeline.request_batch(gp.BatchRequest())
     assert callback.killed_at is not None and callback.killed_at < 64
     np.testing.assert_array_equal(zarr.open(store, mode="r")["pred"][:], whole)
-
-
-def test_groups_are_single_blocks_until_a_block_time_is_known():
-    assert blockwise.group_size(1000, None, 16) == 1
-
-
-def test_group_takes_its_share_of_the_remaining_blocks_within_the_task_time_bounds():
-    # 10 ms blocks: a task holds 0.05 s (5 blocks) to 0.5 s (50 blocks) of work
-    assert blockwise.group_size(4000, 0.01, 16) == 50
-    assert blockwise.group_size(480, 0.01, 16) == 30  # 480 / 16 in flight
-    assert blockwise.group_size(40, 0.01, 16) == 5
-    assert blockwise.group_size(3, 0.01, 16) == 3
-    # blocks slower than the target: one per task
-    assert blockwise.group_size(4000, 2.0, 16) == 1
-    assert blockwise.group_size(10**6, 1e-7, 16) == blockwise.MAX_GROUP
 
 
 def test_allocator_is_tuned_once_and_only_where_the_trim_threshold_was_fixed(monkeypatch):
