@@ -56,11 +56,13 @@ class Scan(BlockwiseFilter):
     the downstream requested ROI or upstream ROIs.
 
     The stride is the smallest reference ROI shape; the last shift of each
-    axis is snapped back so that no block leaves the volume. Every block is
-    one task (small blocks are grouped several to a task) that plans and
-    runs the block's upstream request; blocks run on the pipeline's
-    ``distributed`` client, else the active one, else on a ``LocalCluster``
-    of ``num_workers`` processes (``num_workers > 1``), else in-process.
+    axis is snapped back so that no block leaves the volume. Every block
+    plans and runs the block's upstream request inside its task; cheap
+    blocks share a task, the group size measured on the first blocks (a
+    pilot). ``request_batch`` and ``pipeline.to_dask`` run the same groups
+    (see ``engine.blockwise``); blocks run where ``engine.placement`` says:
+    the pipeline's scheduler, dask's configured one, the active
+    ``distributed`` client, else ``num_workers`` threads in this process.
 
     See also ``ZarrWrite``.
 
@@ -74,9 +76,9 @@ class Scan(BlockwiseFilter):
 
         num_workers (int, optional):
 
-            If set to >1 and no ``distributed`` client is given or active,
-            blocks run on a ``LocalCluster`` of that many worker processes
-            (closed at teardown).
+            If set to >1 and no scheduler is given, configured or active,
+            blocks run on that many threads in this process (see
+            ``engine.placement``).
 
         cache_size (int, optional):
 
@@ -109,8 +111,9 @@ class Scan(BlockwiseFilter):
         return blockwise.scan_blocks(self, requests, request, self.spec, self.progress_callback, self.cache_size)
 
     def lowered(self, request):
-        """The lazy form of ``provide`` (``Pipeline.to_dask``): see
-        ``engine.blockwise.lower_scan``."""
+        """The lazy form of ``provide`` (``Pipeline.to_dask``): the same
+        groups, as a dask graph; the pilot runs now, in this process (see
+        ``engine.blockwise.lower_scan``)."""
         return blockwise.lower_scan(self, self._block_requests(request), request, self.spec)
 
     def _block_requests(self, request):
