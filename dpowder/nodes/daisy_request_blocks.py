@@ -75,8 +75,9 @@ class DaisyRequestBlocks(BlockwiseFilter):
 
         num_workers (int, optional):
 
-            If set to >1 and no ``distributed`` client is given or active,
-            blocks run on a ``LocalCluster`` of that many worker processes.
+            If set to >1 and no scheduler is given, configured or active,
+            blocks run on that many threads in this process (see
+            ``engine.placement``).
 
         block_done_callback (function, optional):
 
@@ -93,12 +94,13 @@ class DaisyRequestBlocks(BlockwiseFilter):
             or ``shrink``.
 
         read_write_conflict (bool, optional): Whether blocks read what their
-            neighbours write (default ``True``, as daisy): conflicting blocks
-            run in daisy's levels, one after the other.
+            neighbours write (default ``True``, as daisy): a block starts once
+            the blocks it conflicts with (daisy's dependencies) are done; in
+            ``pipeline.to_dask`` these are the edges of its task.
 
         check_function (callable, optional): ``check_function(block) ->
             bool``: whether a block is done already (checked on the driver
-            in one pass, before anything is submitted).
+            in one pass, before anything is submitted or lowered).
 
         done_marker_dir (str, optional): Keep a marker per finished block
             there; a stopped job run again processes only the other blocks.
