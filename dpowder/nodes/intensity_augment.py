@@ -143,7 +143,13 @@ class IntensityAugment(FloatArrayAugment):
                 augmented[index] = values
                 continue
             mean = mean_of(values)
-            augmented[index] = mean + (values - mean) * scale + shift
+            # mean + (values - mean) * scale + shift, in the output: the same
+            # float32 operations in the same order, without four temporaries
+            part = augmented[index]
+            np.subtract(values, mean, out=part)
+            np.multiply(part, scale, out=part)
+            np.add(mean, part, out=part)
+            np.add(part, shift, out=part)
         if self.clip:
             np.clip(augmented, 0, 1, out=augmented)
         return augmented

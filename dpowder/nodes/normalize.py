@@ -86,5 +86,8 @@ class Normalize(BatchFilter):
                     f"{self.describe()}: automatic normalization of {self.array} with dtype {dtype} is "
                     f"not defined; pass a factor to Normalize"
                 )
-        array.data = array.data.astype(self.dtype) * np.asarray(factor, dtype=self.dtype)
+        factor = np.asarray(factor, dtype=self.dtype)
+        data = array.data.astype(self.dtype)
+        # astype made a copy: the product goes into it
+        array.data = np.multiply(data, factor, out=data) if isinstance(data, np.ndarray) else data * factor
         array.spec.dtype = self.dtype

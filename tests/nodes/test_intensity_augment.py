@@ -171,3 +171,18 @@ def test_a_slab_of_the_wrong_length_fails_naming_node_and_key():
     with gp.build(pipeline(gp.IntensityAugment(RAW, 0.9, 1.1, 0, 0, slab=(1, -1)))) as p:
         with pytest.raises(ValueError, match=r"IntensityAugment .*slab \(1, -1\) has 2 values, but RAW has 3 axes"):
             p.request_batch(make_request())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_affine_map_has_the_bits_of_its_formula_in_the_array_dtype(dtype):
+    """Computed in place in the output, the values are those of ``mean +
+    (a - mean) * scale + shift`` evaluated by numpy in the array's dtype
+    (a NaN stays NaN and the mean ignores it)."""
+    data = DATA.astype(dtype)
+    data[1, 2, 3] = np.nan
+    with gp.build(pipeline(gp.IntensityAugment(RAW, 1.25, 1.25, -0.05, -0.05, clip=False), data)) as p:
+        out = p.request_batch(make_request())[RAW].data
+    mean = np.nanmean(data)
+    expected = mean + (data - mean) * 1.25 + -0.05
+    assert out.dtype == dtype and expected.dtype == dtype
+    assert out.tobytes() == expected.tobytes()

@@ -55,3 +55,13 @@ class TestNormalizeContract(NodeContract):
     def make_pipeline(self):
         data = (np.arange(36) % 256).astype(np.uint8).reshape(6, 6)
         return source(data) + gp.Normalize(RAW) + gp.IntensityScaleShift(RAW, 2, -1), whole((4, 4))
+
+
+def test_normalize_of_float_data_leaves_the_source_as_it_is():
+    """The product is written into Normalize's own copy, never into the
+    upstream array (which may be shared)."""
+    data = np.array([[0.25, 0.5], [0.75, 1.0]], dtype=np.float32)
+    with gp.build(source(data) + gp.Normalize(RAW, factor=0.5)) as p:
+        batch = p.request_batch(whole((2, 2)))
+    assert batch[RAW].data.tobytes() == np.array([[0.125, 0.25], [0.375, 0.5]], dtype=np.float32).tobytes()
+    assert data.tolist() == [[0.25, 0.5], [0.75, 1.0]]
