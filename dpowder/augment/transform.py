@@ -43,6 +43,9 @@ _EPS = 1e-6
 _SLAB_VOXELS = 1 << 17
 
 _POOLS: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
+# a forked child has none of its parent's pool threads: it makes its own
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOLS.clear)
 
 
 def warp_threads():

@@ -121,3 +121,24 @@ def test_interpolate_linear_has_the_bits_of_map_coordinates(monkeypatch, dtype, 
         out = np.empty(n, dtype=dtype)
         transform.interpolate_linear(data, coordinates, out)
         assert out.tobytes() == expected.tobytes(), (trial, shape)
+
+
+def test_a_forked_child_warps_on_its_own_threads():
+    """The parent's pool threads do not exist in a forked child: it must
+    not wait on them."""
+    import multiprocessing
+
+    t = _transform(6)
+    data = np.random.default_rng(7).random((40, 36, 34)).astype(np.float32)
+    target, begin = Roi((8, 4, 0), (80, 72, 64)), Coordinate((-24, -28, -32))
+    with dask.config.set({"dpowder.augment.threads": 2}):
+        expected = t.warp(data, target, begin, Coordinate((4, 4, 4)), True)  # the parent's pool exists now
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        got = pool.apply_async(_warp_in_child, (t, data, target, begin)).get(timeout=60)
+    assert got.tobytes() == expected.tobytes()
+
+
+def _warp_in_child(t, data, target, begin):
+    with dask.config.set({"dpowder.augment.threads": 2}):
+        return t.warp(data, target, begin, Coordinate((4, 4, 4)), True)
