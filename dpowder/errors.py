@@ -242,7 +242,7 @@ class ArgumentError(DpowderError, ValueError):
 class BlockwiseError(PipelineRequestError):
     """Blocks of a blockwise map (``Scan``, ``DaisyRequestBlocks``,
     ``run_blockwise``) kept failing after their retries; ``failures`` lists
-    them (``engine.blockwise.BlockFailure``: index, ROIs, error, traceback,
+    them (``engine.blockmap.BlockFailure``: index, ROIs, error, traceback,
     attempts), and every other block finished."""
 
     def __init__(self, message, failures=()):

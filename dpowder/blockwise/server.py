@@ -219,9 +219,9 @@ class Server:
         scheduler = Scheduler(tasks)
         service = BlockService(scheduler)
         num_workers = sum(max(1, t.num_workers) for t in scheduler.task_map.values())
-        from ..engine import blockwise
+        from ..engine import blockmap
 
-        executor = blockwise.executor_for(self.scheduler, num_workers)
+        executor = blockmap.executor_for(self.scheduler, num_workers)
         client = getattr(executor, "client", None)
         if hasattr(executor, "close"):
             executor.close()

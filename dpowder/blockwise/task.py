@@ -172,7 +172,7 @@ def run_grid(
     ``lower_grid`` groups them; with read/write conflicts a block starts
     once the blocks it conflicts with are done (per-block dependencies, no
     barrier between levels). Returns ``(failures, num_run)``."""
-    from ..engine import blockwise
+    from ..engine import blockmap
 
     levels = pending_indices(grid, markers, check_function, TqdmCallback("checking blocks"))
     num_todo = int(sum(len(level) for level in levels))
@@ -182,9 +182,9 @@ def run_grid(
         if block_done_callback is not None:
             report_done(grid, block_done_callback, summary)
 
-    tracker = blockwise._Progress(progress, num_todo)
+    tracker = blockmap.Progress(progress, num_todo)
     try:
-        failures, _ = blockwise.drive(
+        failures, _ = blockmap.drive(
             job,
             np.concatenate(levels or [np.zeros(0, np.int64)]),
             executor,
@@ -205,19 +205,19 @@ def lower_grid(job, grid, what, markers=None, check_function=None, block_done_ca
     ``check_function``) are left out now; with read/write conflicts every
     block is a task that depends on exactly the tasks of the blocks it
     conflicts with (graph edges, no level barrier); without, blocks are
-    grouped after a pilot (``blockwise.lower_map``). Returns a ``Delayed``
+    grouped after a pilot (``blockmap.lower_map``). Returns a ``Delayed``
     over every task (an empty ``Batch``); ``block_done_callback`` is called
     for the pilot's blocks now and for the others by that final task."""
     import functools
 
-    from ..engine import blockwise
+    from ..engine import blockmap
 
     levels = pending_indices(grid, markers, check_function)
     report = None if block_done_callback is None else functools.partial(report_done, grid, block_done_callback)
-    graph, groups, _ = blockwise.lower_map(
+    graph, groups, _ = blockmap.lower_map(
         job, np.concatenate(levels or [np.zeros(0, np.int64)]), what, upstream_of=conflicts_of(grid), report=report
     )
-    return blockwise.lower_done(graph, groups, report)
+    return blockmap.lower_done(graph, groups, report)
 
 
 def run_blockwise(tasks, scheduler=None, progress: bool = True, raise_on_failure: bool = False, multiprocessing: bool = True) -> bool:
@@ -249,7 +249,7 @@ def run_blockwise(tasks, scheduler=None, progress: bool = True, raise_on_failure
     Returns ``True`` if every block of every task succeeded, else ``False``
     (the failed blocks are logged, after all others finished).
     """
-    from ..engine import blockwise
+    from ..engine import blockmap
 
     if isinstance(scheduler, bool):
         scheduler, multiprocessing = None, scheduler
@@ -288,8 +288,8 @@ def run_blockwise(tasks, scheduler=None, progress: bool = True, raise_on_failure
             from .blocks import DoneMarkers
 
             markers = DoneMarkers(task.done_marker_dir)
-        executor = blockwise.executor_for(scheduler, task.num_workers)
-        job = blockwise.FunctionJob(grid, task.process_function, task.max_retries, markers)
+        executor = blockmap.executor_for(scheduler, task.num_workers)
+        job = blockmap.FunctionJob(grid, task.process_function, task.max_retries, markers)
         failures, _ = run_grid(
             job,
             grid,
@@ -300,8 +300,8 @@ def run_blockwise(tasks, scheduler=None, progress: bool = True, raise_on_failure
             timeout=task.timeout,
         )
         try:
-            blockwise.raise_failures(failures, grid.num_blocks, f"task {task.task_id}")
-        except blockwise.BlockwiseError as e:
+            blockmap.raise_failures(failures, grid.num_blocks, f"task {task.task_id}")
+        except blockmap.BlockwiseError as e:
             if raise_on_failure:
                 raise
             logger.error("%s", e)

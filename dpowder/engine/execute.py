@@ -75,10 +75,6 @@ def _node_key(node):
     return f"{NODE_PREFIX}{type(node).__name__}-{build}-{uid}"
 
 
-# (for engine.blockwise, until it uses record.subtree itself)
-_subtree = record.subtree
-
-
 def lower(root, stats=None, fuse=False):
     """The dask graph (a dict) of a plan, and the key of its batch.
 

@@ -312,14 +312,11 @@ def provide_on_driver(work, node):
     return _provide(_prepared_copy(node, work), work.request, inline=False, original=node)
 
 
-# nodes travel without their upstream links; the record relinks them
-relink = record.relink
-
 
 def run_inline_task(work, *nodes):
     """A data-dependent node and its whole upstream in one task. ``nodes``
     are the subtree's nodes indexed by ``work.tree``."""
-    return provide_inline(work, relink(nodes, work.tree))
+    return provide_inline(work, record.relink(nodes, work.tree))
 
 
 class Run(NamedTuple):

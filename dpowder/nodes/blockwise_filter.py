@@ -12,7 +12,7 @@ def check_num_workers(node_name, num_workers):
 class BlockwiseFilter(BatchFilter):
     """A node that runs in the calling process (the planner stops at it and
     calls ``provide``) and hands a blockwise map to the engine
-    (``engine.blockwise``). Every key of ``self.reference`` must be provided
+    (``engine.blockmap``). Every key of ``self.reference`` must be provided
     upstream; its blocks run where ``executor()`` says (see
     ``engine.placement``)."""
 
@@ -29,6 +29,6 @@ class BlockwiseFilter(BatchFilter):
 
     def executor(self):
         from ..engine import record
-        from ..engine.blockwise import executor_for
+        from ..engine.blockmap import executor_for
 
         return executor_for(record.scheduler(self), self.num_workers)

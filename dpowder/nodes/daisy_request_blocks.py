@@ -5,7 +5,7 @@ import time
 from ..batch import Batch
 from ..blockwise.blocks import BlockGrid, DoneMarkers
 from ..callbacks import TqdmCallback
-from ..engine import blockwise
+from ..engine import blockmap
 from .blockwise_filter import BlockwiseFilter, check_num_workers
 from ..errors import BatchRequestError, PipelineConfigError, PipelineRequestError
 
@@ -205,13 +205,13 @@ class DaisyRequestBlocks(BlockwiseFilter):
             self.progress_callback,
             self.timeout,
         )
-        blockwise.raise_failures(failures, grid.num_blocks, self.describe())
+        blockmap.raise_failures(failures, grid.num_blocks, self.describe())
         return Batch()
 
     def lowered(self, request):
         """The lazy form of ``provide`` (``Pipeline.to_dask``): a ``Delayed``
         over the tasks of the blocks not done yet (see
-        ``blockwise.task.lower_grid``); ``timeout`` applies to
+        ``blockmap.task.lower_grid``); ``timeout`` applies to
         ``request_batch`` only (a running dask task cannot be stopped)."""
         from ..blockwise.task import lower_grid
 
@@ -241,9 +241,9 @@ class DaisyRequestBlocks(BlockwiseFilter):
                 f"{self.block_write_roi}) fits into the total ROI {grid.total_read_roi} with fit {self.fit!r}"
             )
         requests = DaisyRequests(grid, self.reference, self.roi_map)
-        blockwise.plan_ends(self, requests)
+        blockmap.plan_ends(self, requests)
         markers = DoneMarkers(self.done_marker_dir) if self.done_marker_dir is not None else None
-        job = blockwise.PipelineJob(
+        job = blockmap.PipelineJob(
             self.get_upstream_provider(), requests, keep=False, retries=self.max_retries, markers=markers
         )
         return grid, job, markers

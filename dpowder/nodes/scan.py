@@ -4,7 +4,7 @@ import numpy as np
 
 from ..callbacks import ScanCallback, TqdmCallback
 from ..coordinate import Coordinate
-from ..engine import blockwise
+from ..engine import blockmap
 from .blockwise_filter import BlockwiseFilter, check_num_workers
 from ..errors import BatchRequestError, PipelineConfigError
 from ..roi import Roi
@@ -60,7 +60,7 @@ class Scan(BlockwiseFilter):
     plans and runs the block's upstream request inside its task; cheap
     blocks share a task, the group size measured on the first blocks (a
     pilot). ``request_batch`` and ``pipeline.to_dask`` run the same groups
-    (see ``engine.blockwise``); blocks run where ``engine.placement`` says:
+    (see ``engine.blockmap``); blocks run where ``engine.placement`` says:
     the pipeline's scheduler, dask's configured one, the active
     ``distributed`` client, else ``num_workers`` threads in this process.
 
@@ -108,13 +108,13 @@ class Scan(BlockwiseFilter):
 
     def provide(self, request):
         requests = self._block_requests(request)
-        return blockwise.scan_blocks(self, requests, request, self.spec, self.progress_callback, self.cache_size)
+        return blockmap.scan_blocks(self, requests, request, self.spec, self.progress_callback, self.cache_size)
 
     def lowered(self, request):
         """The lazy form of ``provide`` (``Pipeline.to_dask``): the same
         groups, as a dask graph; the pilot runs now, in this process (see
-        ``engine.blockwise.lower_scan``)."""
-        return blockwise.lower_scan(self, self._block_requests(request), request, self.spec)
+        ``engine.blockmap.lower_scan``)."""
+        return blockmap.lower_scan(self, self._block_requests(request), request, self.spec)
 
     def _block_requests(self, request):
         scan_spec = self.spec if len(request) == 0 else request

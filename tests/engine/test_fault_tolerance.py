@@ -16,7 +16,7 @@ import pytest
 import zarr
 
 import dpowder as gp
-from dpowder.engine import blockwise
+from dpowder.engine import blockmap
 
 RAW = gp.ArrayKey("POISON_RAW")
 POISON_ROI = gp.Roi((8, 8), (8, 8))
@@ -55,7 +55,7 @@ def test_a_block_that_kills_its_worker_every_time_is_quarantined_and_the_others_
             silence_logs=50,
         ) as cluster, Client(cluster, set_as_default=False) as client:
             with gp.build(pipeline, scheduler=client):
-                with pytest.raises(blockwise.BlockwiseError) as info:
+                with pytest.raises(blockmap.BlockwiseError) as info:
                     pipeline.request_batch(gp.BatchRequest())
     (failure,) = info.value.failures
     # blocks are numbered with the first axis fastest: (8, 8) is block 1 + 4 * 1

@@ -25,7 +25,7 @@ import pytest
 import dpowder as gp
 from dpowder.blockwise.dependency_graph import BlockwiseDependencyGraph
 from dpowder.callbacks import ScanCallback
-from dpowder.engine import blockwise
+from dpowder.engine import blockmap
 
 RAW = gp.ArrayKey("GUARANTEE_RAW")
 OUT = gp.ArrayKey("GUARANTEE_OUT")
@@ -68,35 +68,35 @@ def whole_volume():
 
 def test_groups_are_decided_from_the_pilots_block_time():
     # cheap blocks (0.3 ms): 0.05 s of work a task (167 blocks) ...
-    assert blockwise.lowered_group_size(4096, 0.0003, 2) == 167
+    assert blockmap.lowered_group_size(4096, 0.0003, 2) == 167
     # ... but no more than a fair share per thread, nor MAX_GROUP
-    assert blockwise.lowered_group_size(100, 0.0003, 4) == 25
-    assert blockwise.lowered_group_size(10**6, 1e-7, 16) == blockwise.MAX_GROUP
+    assert blockmap.lowered_group_size(100, 0.0003, 4) == 25
+    assert blockmap.lowered_group_size(10**6, 1e-7, 16) == blockmap.MAX_GROUP
     # at most MAX_LOWERED_TASKS tasks: 10^6 blocks of 1 ms, 489 a task (not 50)
-    assert blockwise.lowered_group_size(10**6, 0.001, 16) == 489
+    assert blockmap.lowered_group_size(10**6, 0.001, 16) == 489
     # blocks slower than MIN_TASK_SECONDS: one a task; slower than the
     # target: still one (balance wins over the task bound)
-    assert blockwise.lowered_group_size(12, 0.06, 2) == 1
-    assert blockwise.lowered_group_size(10**6, 2.0, 2) == 1
+    assert blockmap.lowered_group_size(12, 0.06, 2) == 1
+    assert blockmap.lowered_group_size(10**6, 2.0, 2) == 1
     # no measure (the pilot's worker died): the task bound alone
-    assert blockwise.lowered_group_size(100_000, None, 4) == 49
+    assert blockmap.lowered_group_size(100_000, None, 4) == 49
 
 
 def test_the_pilot_runs_at_least_two_blocks_and_measures_without_the_first():
-    result = blockwise.GroupResult([(0, 0.0, 5.0), (1, 5.0, 0.01), (2, 5.01, 0.03)], [], None)
-    assert blockwise.pilot_seconds(result) == pytest.approx(0.02)
-    assert blockwise.pilot_seconds(blockwise.GroupResult([(0, 0.0, 0.2)], [], None)) == 0.2
-    assert blockwise.pilot_seconds(blockwise.GroupResult([], [], None)) is None
+    result = blockmap.GroupResult([(0, 0.0, 5.0), (1, 5.0, 0.01), (2, 5.01, 0.03)], [], None)
+    assert blockmap.pilot_seconds(result) == pytest.approx(0.02)
+    assert blockmap.pilot_seconds(blockmap.GroupResult([(0, 0.0, 0.2)], [], None)) == 0.2
+    assert blockmap.pilot_seconds(blockmap.GroupResult([], [], None)) is None
 
 
 def test_groups_locate_every_block_in_its_task():
-    groups = blockwise.Groups(np.arange(10), 2, 3, "t")
+    groups = blockmap.Groups(np.arange(10), 2, 3, "t")
     assert [list(g) for g in groups] == [[2, 3, 4], [5, 6, 7], [8, 9]]
     assert len(groups) == 4  # the pilot's task and three
     assert groups.locate(1) == ("dpowder-blocks-t-0", 1)
     assert groups.locate(6) == ("dpowder-blocks-t-5", 1)
     assert groups.locate(9) == ("dpowder-blocks-t-8", 1)
-    pending = blockwise.Groups(np.asarray([1, 4, 7]), 0, 1, "t")
+    pending = blockmap.Groups(np.asarray([1, 4, 7]), 0, 1, "t")
     assert pending.contains(4) and not pending.contains(5)
 
 
@@ -116,9 +116,9 @@ def test_both_consumers_run_the_same_groups():
     with gp.build(p):
         node = p.output
         requests = node._block_requests(gp.BatchRequest())
-        job = blockwise.PipelineJob(node.get_upstream_provider(), requests, keep=False, retries=0)
-        failures, driven = blockwise.drive(job, np.arange(requests.num_blocks), blockwise.SyncExecutor())
-        graph, lowered, pilot = blockwise.lower_map(job, np.arange(requests.num_blocks), "scan")
+        job = blockmap.PipelineJob(node.get_upstream_provider(), requests, keep=False, retries=0)
+        failures, driven = blockmap.drive(job, np.arange(requests.num_blocks), blockmap.SyncExecutor())
+        graph, lowered, pilot = blockmap.lower_map(job, np.arange(requests.num_blocks), "scan")
     assert failures == [] and requests.num_blocks == 9
     assert (driven.pilot, driven.size) == (lowered.pilot, lowered.size) == (2, 1)
     assert [list(g) for g in driven] == [list(g) for g in lowered] == [[i] for i in range(2, 9)]
@@ -181,9 +181,9 @@ def test_hundred_thousand_cheap_blocks_lower_into_few_tasks_in_flat_driver_memor
     tasks = [k for k in graph if str(k).startswith("dpowder-blocks-")]
     # the group tasks (the pilot's among them), the job and the final task
     assert len(graph) == len(tasks) + 2
-    assert len(tasks) <= blockwise.MAX_LOWERED_TASKS + 1
+    assert len(tasks) <= blockmap.MAX_LOWERED_TASKS + 1
     blocks = sum(len(graph[k][2]) for k in tasks if isinstance(graph[k], tuple))
-    pilot = next(v for v in graph.values() if isinstance(v, blockwise.GroupResult))
+    pilot = next(v for v in graph.values() if isinstance(v, blockmap.GroupResult))
     assert blocks + len(pilot.done) == 103_823
     # the index array (8 bytes a block) is the only per-block cost (measured:
     # 0.02 MB for 512 blocks, 1.2 MB for 103,823, lowered in 0.1 s)

@@ -38,7 +38,7 @@ import numpy as np
 from ..array import Array
 from ..batch import Batch
 from ..errors import BatchRequestError, BlockwiseError, DpowderError, PipelineRequestError
-from . import allocator, tasks
+from . import allocator, record, tasks
 from .placement import place, ready
 
 logger = logging.getLogger(__name__)
@@ -93,9 +93,7 @@ class PipelineJob:
     """
 
     def __init__(self, upstream, requests, keep, retries, markers=None):
-        from .execute import _subtree
-
-        self.nodes, self.tree = _subtree(upstream)
+        self.nodes, self.tree = record.subtree(upstream)
         self.requests = requests
         self.keep = keep
         self.retries = retries
@@ -106,7 +104,7 @@ class PipelineJob:
         from .execute import execute_local
         from .plan import plan
 
-        root = tasks.relink(self.nodes, self.tree)
+        root = record.relink(self.nodes, self.tree)
 
         def run(index):
             batch = execute_local(plan(root, self.requests.request(index)))
@@ -421,7 +419,7 @@ def plan_ends(node, requests):
 # -- the map ------------------------------------------------------------------
 
 
-class _Progress:
+class Progress:
     def __init__(self, callback, total):
         self.callback = callback
         self.done = 0
@@ -951,7 +949,7 @@ def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
                 located[int(index)] = (ref, position)
                 metas[int(index)] = summary.meta[position]
 
-    progress = _Progress(progress_callback, requests.num_blocks)
+    progress = Progress(progress_callback, requests.num_blocks)
     try:
         failures, _ = drive(
             job, np.arange(requests.num_blocks), executor, progress, on_group_done, cache_size=cache_size
