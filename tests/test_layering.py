@@ -60,3 +60,23 @@ def test_the_engine_imports_no_node_class():
 def test_the_engine_imports_neither_daisys_api_nor_the_frameworks():
     forbidden = ["dpowder.blockwise", "dpowder.torch", "dpowder.jax", "dpowder.tensorflow", "dpowder.contrib"]
     assert _violations(sorted((PACKAGE / "engine").glob("*.py")), forbidden) == []
+
+
+def test_daisys_api_uses_only_the_engines_public_names():
+    found = []
+    for path in sorted((PACKAGE / "blockwise").glob("*.py")):
+        engine_modules = set()
+        for module, names, line in _imports(path):
+            if module.startswith("dpowder.engine"):
+                found += [f"{path.name}:{line} imports {module}.{n}" for n in names if n.startswith("_")]
+                if module == "dpowder.engine":
+                    engine_modules.update(names)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in engine_modules
+                and node.attr.startswith("_")
+            ):
+                found.append(f"{path.name}:{node.lineno} uses {node.value.id}.{node.attr}")
+    assert found == []
