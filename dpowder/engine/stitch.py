@@ -66,31 +66,43 @@ class Piece:
 def pieces(roi, key, requests, voxel_size, leading):
     """The pieces of ``roi`` (of array ``key``) as the blocks of
     ``requests`` cut it (see the module docstring), in C order, and the
-    per-axis segments."""
+    per-axis segments.
+
+    A piece's slices and shape along an axis depend only on its segment of
+    that axis, so they are made once per segment (plain integers, no ROI
+    objects: 10^4 blocks cost milliseconds) and combined per piece."""
     reference_roi = requests.reference[key].roi
     axes = [
         _axis_segments(reference_roi.begin[d] + requests.positions[d], reference_roi.shape[d], roi.begin[d], roi.end[d])
         for d in range(roi.dims)
     ]
+    # blocks are numbered first axis fastest (gunpowder's order)
+    strides = [int(np.prod(requests.shape[:d], dtype=np.int64)) for d in range(roi.dims)]
+    per_axis = []
+    for d, segments in enumerate(axes):
+        v, begin = voxel_size[d], roi.begin[d]
+        entries = []
+        for j, start, stop in segments:
+            target = slice((start - begin) // v, (stop - begin) // v)
+            if j is None:
+                entries.append((None, None, target, (stop - start) // v))
+                continue
+            block_begin = reference_roi.begin[d] + int(requests.positions[d][j])
+            source = slice((start - block_begin) // v, (stop - block_begin) // v)
+            entries.append((j * strides[d], source, target, (stop - start) // v))
+        per_axis.append(entries)
     lead = (slice(None),) * len(leading)
+    leading = tuple(leading)
     result = []
     for chunk in itertools.product(*[range(len(a)) for a in axes]):
-        combo = [axes[d][i] for d, i in enumerate(chunk)]
-        shape = tuple(leading) + tuple((stop - start) // voxel_size[d] for d, (_, start, stop) in enumerate(combo))
-        target = lead + tuple(
-            slice((start - roi.begin[d]) // voxel_size[d], (stop - roi.begin[d]) // voxel_size[d])
-            for d, (_, start, stop) in enumerate(combo)
-        )
-        if any(j is None for j, _, _ in combo):
+        combo = [per_axis[d][i] for d, i in enumerate(chunk)]
+        shape = leading + tuple(c[3] for c in combo)
+        target = lead + tuple(c[2] for c in combo)
+        if any(c[0] is None for c in combo):
             result.append(Piece(chunk, None, None, target, shape))
             continue
-        index = int(np.ravel_multi_index([j for j, _, _ in combo], requests.shape, order="F"))
-        block_roi = reference_roi.shift(requests.shift(index))
-        source = lead + tuple(
-            slice((start - block_roi.begin[d]) // voxel_size[d], (stop - block_roi.begin[d]) // voxel_size[d])
-            for d, (_, start, stop) in enumerate(combo)
-        )
-        result.append(Piece(chunk, index, source, target, shape))
+        index = sum(c[0] for c in combo)
+        result.append(Piece(chunk, index, lead + tuple(c[1] for c in combo), target, shape))
     return result, axes
 
 
