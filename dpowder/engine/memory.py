@@ -1,5 +1,5 @@
 """Memory handed back to the operating system by the processes of
-dpowder's process-wide cluster (see ``docs/engine.md``, "Memory").
+dpowder's process-wide cluster (see ``docs/memory.md``).
 
 A training stream moves batches of tens of MB: each is made in a worker
 (a few times its size in temporaries), sent to the driver and dropped once
