@@ -1,10 +1,11 @@
 """``Graph``: nodes with locations in world units and edges, on networkx."""
 
+from __future__ import annotations
+
 import copy
 import itertools
-from typing import Any, Iterable, Iterator, Union
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Union
 
-import networkx as nx
 import numpy as np
 
 from .coordinate import Coordinate
@@ -12,6 +13,18 @@ from .graph_spec import GraphSpec
 from .keys import GraphKey, GraphKeys
 from .roi import Roi
 from .errors import DataError
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+
+def _nx():
+    # imported on first use: ``import dpowder`` does not load networkx (~1 s
+    # and ~11 MiB in every process, a training stream's workers included)
+    import networkx as nx
+
+    return nx
+
 
 __all__ = ["Graph", "Node", "Edge", "GraphKey", "GraphKeys", "GraphSpec"]
 
@@ -171,7 +184,7 @@ class Graph:
     def new_graph(self) -> nx.Graph:
         """An empty networkx graph of this graph's kind: a ``DiGraph`` unless
         the spec says undirected."""
-        return nx.Graph() if self.spec.directed is False else nx.DiGraph()
+        return _nx().Graph() if self.spec.directed is False else _nx().DiGraph()
 
     def create_graph(self, nodes: Iterable[Node], edges: Iterable[Edge]) -> nx.Graph:
         """A networkx graph (see ``new_graph``) holding ``nodes``, their
@@ -312,10 +325,7 @@ class Graph:
         if retain_connectivity:
             if self.directed:
                 new_edges = [
-                    (p, s)
-                    for p in self._graph.predecessors(node_id)
-                    for s in self._graph.successors(node_id)
-                    if p != s
+                    (p, s) for p in self._graph.predecessors(node_id) for s in self._graph.successors(node_id) if p != s
                 ]
             else:
                 neighbours = list(self._graph.neighbors(node_id))
@@ -454,7 +464,9 @@ class Graph:
         """Set the attribute ``component`` of every node to the index of its
         (weakly) connected component, in order of the smallest node id."""
         graph = self._graph
-        components = nx.weakly_connected_components(graph) if graph.is_directed() else nx.connected_components(graph)
+        components = (
+            _nx().weakly_connected_components(graph) if graph.is_directed() else _nx().connected_components(graph)
+        )
         components = sorted((sorted(c) for c in components), key=lambda c: c[0])
         for i, component in enumerate(components):
             for n in component:

@@ -80,3 +80,16 @@ def test_daisys_api_uses_only_the_engines_public_names():
             ):
                 found.append(f"{path.name}:{node.lineno} uses {node.value.id}.{node.attr}")
     assert found == []
+
+
+def test_import_dpowder_loads_no_heavy_optional_module():
+    """Every process of a stream's cluster imports dpowder: what only some
+    pipelines need (HDF5, graphs, xarray, the frameworks) is imported on
+    first use."""
+    import subprocess
+    import sys
+
+    heavy = ["h5py", "networkx", "xarray", "pandas", "skimage", "torch", "jax", "tensorflow"]
+    code = f"import sys, dpowder; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

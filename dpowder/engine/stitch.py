@@ -10,7 +10,6 @@ cluster and gathered, where the blocks ran on one).
 
 import itertools
 
-import networkx as nx
 import numpy as np
 
 from ..array import Array
@@ -78,18 +77,20 @@ def pieces(roi, key, requests, voxel_size, leading):
     ]
     # blocks are numbered first axis fastest (gunpowder's order)
     strides = [int(np.prod(requests.shape[:d], dtype=np.int64)) for d in range(roi.dims)]
-    per_axis = []
+    # per axis and segment: (the block index's part or None, slice in the
+    # block, slice in the result, length in voxels)
+    per_axis: list[list[tuple[int | None, slice | None, slice, int]]] = []
     for d, segments in enumerate(axes):
         v, begin = voxel_size[d], roi.begin[d]
-        entries = []
+        entries: list[tuple[int | None, slice | None, slice, int]] = []
         for j, start, stop in segments:
-            target = slice((start - begin) // v, (stop - begin) // v)
+            in_result = slice((start - begin) // v, (stop - begin) // v)
             if j is None:
-                entries.append((None, None, target, (stop - start) // v))
+                entries.append((None, None, in_result, (stop - start) // v))
                 continue
             block_begin = reference_roi.begin[d] + int(requests.positions[d][j])
-            source = slice((start - block_begin) // v, (stop - block_begin) // v)
-            entries.append((j * strides[d], source, target, (stop - start) // v))
+            in_block = slice((start - block_begin) // v, (stop - block_begin) // v)
+            entries.append((j * strides[d], in_block, in_result, (stop - start) // v))
         per_axis.append(entries)
     lead = (slice(None),) * len(leading)
     leading = tuple(leading)
@@ -101,8 +102,8 @@ def pieces(roi, key, requests, voxel_size, leading):
         if any(c[0] is None for c in combo):
             result.append(Piece(chunk, None, None, target, shape))
             continue
-        index = sum(c[0] for c in combo)
-        result.append(Piece(chunk, index, lead + tuple(c[1] for c in combo), target, shape))
+        index = sum(c[0] for c in combo if c[0] is not None)
+        result.append(Piece(chunk, index, lead + tuple(c[1] for c in combo if c[1] is not None), target, shape))
     return result, axes
 
 
@@ -160,6 +161,8 @@ def stitch(request, requests, spec, locate, meta, client=None):
         for key, data in zip(keys, computed):
             batch[key] = Array(np.asarray(data), lazy[key][1])
 
+    if request.graph_specs:
+        import networkx as nx
     for key, request_spec in request.graph_specs.items():
         graph_spec = spec[key].copy()
         graph_spec.roi = request_spec.roi

@@ -11,12 +11,19 @@ import contextlib
 import os
 from collections import namedtuple
 
-import h5py
 import numpy as np
 
 from ..errors import ArgumentError, DataSourceError, WriteError
 from . import locks
 from .metadata import funlib_attributes, read_metadata
+
+
+def _h5py():
+    # imported on first use: ``import dpowder`` does not load h5py (~10 MiB
+    # in every process, a training stream's workers included)
+    import h5py
+
+    return h5py
 
 Handle = namedtuple("Handle", ["shape", "dtype", "chunks"])
 
@@ -37,7 +44,7 @@ def _open(filename, mode="r"):
             f"(relative paths are relative to {os.getcwd()!r})"
         )
     try:
-        f = h5py.File(filename, mode)
+        f = _h5py().File(filename, mode)
     except OSError as e:
         raise DataSourceError(f"'{filename}' cannot be opened as an HDF5 file ({e})") from e
     with f:
@@ -46,7 +53,7 @@ def _open(filename, mode="r"):
 
 def _datasets(f):
     names = []
-    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, _h5py().Dataset) else None)
     return sorted(names)
 
 
@@ -54,7 +61,7 @@ def open_dataset(filename, dataset):
     """``(Handle, Metadata)`` of ``dataset`` in the HDF5 file ``filename``."""
     where = _where(filename, dataset)
     with _open(filename) as f:
-        if dataset not in f or not isinstance(f[dataset], h5py.Dataset):
+        if dataset not in f or not isinstance(f[dataset], _h5py().Dataset):
             raise DataSourceError(
                 f"{where} does not exist; the file holds the datasets {_datasets(f) or 'none'}. Check the dataset name"
             )
@@ -108,7 +115,7 @@ def require_dataset(filename, dataset, shape, chunks, dtype, compression_type, v
     (``resolution``, ``offset``) under the file lock."""
     os.makedirs(os.path.dirname(os.path.abspath(filename)), exist_ok=True)
     with _file_lock(filename):
-        with h5py.File(filename, "a") as f:
+        with _h5py().File(filename, "a") as f:
             if dataset not in f:
                 kind, opts = compression(compression_type)
                 ds = f.create_dataset(
@@ -123,7 +130,7 @@ def write(filename, dataset, starts, data):
     """Write ``data`` into ``dataset`` at index ``starts``, holding the file
     lock."""
     with _file_lock(filename):
-        with h5py.File(filename, "r+") as f:
+        with _h5py().File(filename, "r+") as f:
             ds = f[dataset]
             stops = [b + s for b, s in zip(starts, data.shape)]
             if any(b < 0 for b in starts) or any(e > n for e, n in zip(stops, ds.shape)):

@@ -1,6 +1,5 @@
 """``GraphSource``: graphs from a daisy-style graph provider."""
 
-import networkx as nx
 import numpy as np
 
 from ..batch import Batch
@@ -69,6 +68,8 @@ class GraphSource(BatchProvider):
             return batch
         roi = request[self.graph].roi
         source = self._read(roi)
+        import networkx as nx
+
         result = nx.DiGraph() if source.is_directed() else nx.Graph()
         for node, attrs in source.nodes(data=True):
             location = self._location(attrs)
