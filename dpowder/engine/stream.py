@@ -221,6 +221,10 @@ class Stream:
         while future.key not in self._fetched:
             done, batch = next(self._arrivals)
             self._fetched[done.key] = batch
+            # the batch is here now: the worker's copy can go (a worker that
+            # dies later loses nothing), instead of waiting in its memory
+            # until the batch is consumed
+            done.release()
         return self._fetched.pop(future.key)
 
     def _make_here(self, request):
