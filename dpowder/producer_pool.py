@@ -17,20 +17,22 @@ from typing import Any, Callable, List, Sequence
 
 import numpy as np
 
+from .errors import DpowderError
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["ProducerPool", "NoResult", "ParentDied", "WorkersDied"]
 
 
-class NoResult(Exception):
+class NoResult(DpowderError):
     """``ProducerPool.get(timeout)`` found no result within ``timeout``."""
 
 
-class ParentDied(Exception):
+class ParentDied(DpowderError):
     """The process that started the pool is gone."""
 
 
-class WorkersDied(Exception):
+class WorkersDied(DpowderError):
     """A worker process of the pool exited; the pool is stopped."""
 
 

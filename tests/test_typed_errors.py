@@ -54,3 +54,26 @@ def test_a_bad_option_is_an_argument_error_naming_it():
         compressors("lz4hc", zarr_format=3)
     with pytest.raises(ValueError, match="needs zarr format 3"):
         compressors("zstd", zarr_format=2, checksum=True)
+
+
+def test_every_exception_class_of_dpowder_is_a_dpowder_error():
+    import importlib
+    import inspect
+    import pkgutil
+
+    frameworks = (".torch", ".jax", ".tensorflow")
+    found = []
+    for info in pkgutil.walk_packages(gp.__path__, "dpowder."):
+        if any(f in info.name for f in frameworks):
+            continue  # they import their framework
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, Exception)
+                and not issubclass(value, Warning)
+                and value.__module__ == module.__name__
+                and not issubclass(value, gp.DpowderError)
+            ):
+                found.append(f"{module.__name__}.{name}")
+    assert found == []

@@ -6,7 +6,7 @@ typed errors (with messages naming node, key and value), and each of these
 is an ``AssertionError`` as well, so both kinds of ``except`` work.
 """
 
-from ..errors import BatchRequestError, PipelineConfigError
+from ..errors import BatchRequestError, DataError, InputTypeError, PipelineConfigError
 
 
 class AugmentArgumentError(PipelineConfigError, AssertionError):
@@ -17,11 +17,11 @@ class AugmentRequestError(BatchRequestError, AssertionError):
     """A request an augmentation node cannot serve, found at plan time."""
 
 
-class AugmentDtypeError(TypeError, AssertionError):
+class AugmentDtypeError(InputTypeError, AssertionError):
     """The data of an augmented array is not float32 or float64."""
 
 
-class AugmentRangeError(ValueError, AssertionError):
+class AugmentRangeError(DataError, AssertionError):
     """The data of an augmented array lies outside the range the node
     expects (``clip=True``)."""
 

@@ -11,7 +11,7 @@ from ..coordinate import Coordinate
 from ..errors import BatchRequestError, PipelineSetupError
 from ..augment.errors import AugmentArgumentError
 from ..roi import Roi
-from ..augment.spatial import SpatialAugment, spatial_roi
+from .spatial_augment import SpatialAugment, spatial_roi
 from ..augment.transform import draw_transform
 
 

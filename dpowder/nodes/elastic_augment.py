@@ -9,7 +9,7 @@ from ..coordinate import Coordinate
 from ..augment.errors import AugmentArgumentError
 from ..errors import BatchRequestError, PipelineConfigError
 from ..keys import ArrayKey
-from ..augment.spatial import SpatialAugment
+from .spatial_augment import SpatialAugment
 from ..augment.transform import draw_transform, section_offsets
 from .checks import check_misalignment
 

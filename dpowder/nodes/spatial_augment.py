@@ -12,8 +12,8 @@ from ..coordinate import Coordinate
 from ..errors import BatchRequestError, PipelineConfigError
 from ..keys import ArrayKey
 from ..roi import Roi
-from ..nodes.checks import check_probability
-from ..nodes.batch_filter import BatchFilter
+from .checks import check_probability
+from .batch_filter import BatchFilter
 
 
 def spatial_roi(roi, spatial_dims):
