@@ -43,7 +43,9 @@ def _makedirs(directory):
         try:
             os.makedirs(directory, exist_ok=True)
             return
-        except FileNotFoundError:
+        except (FileNotFoundError, FileExistsError):
+            # a parent went between two of makedirs' steps; or the directory
+            # existed at mkdir and was removed before exist_ok's isdir check
             continue
     os.makedirs(directory, exist_ok=True)
 
