@@ -221,20 +221,26 @@ def _product(ranges: list[range]) -> Any:
 _readers: dict[int, tuple[Any, ChunkReader | None]] = {}
 
 
-def cached_reader(array: Any) -> ChunkReader | None:
-    """``reader_for(array)``, made once per array object (sources keep their
-    open arrays for the process's lifetime)."""
-    entry = _readers.get(id(array))
+def _once_per_array(cache: dict, array: Any, make: Any) -> Any:
+    """``make(array)``, made once per array object (held weakly, checked by
+    identity)."""
+    entry = cache.get(id(array))
     if entry is None or entry[0]() is not array:
         import weakref
 
         try:
             ref = weakref.ref(array)
         except TypeError:
-            return reader_for(array)
-        entry = (ref, reader_for(array))
-        _readers[id(array)] = entry
+            return make(array)
+        entry = (ref, make(array))
+        cache[id(array)] = entry
     return entry[1]
+
+
+def cached_reader(array: Any) -> ChunkReader | None:
+    """``reader_for(array)``, made once per array object (sources keep their
+    open arrays for the process's lifetime)."""
+    return _once_per_array(_readers, array, reader_for)
 
 
 def reader_for(array: Any) -> ChunkReader | None:
@@ -371,17 +377,7 @@ _writers: dict[int, tuple[Any, ChunkWriter | None]] = {}
 
 def cached_writer(array: Any) -> ChunkWriter | None:
     """``writer_for(array)``, made once per array object."""
-    entry = _writers.get(id(array))
-    if entry is None or entry[0]() is not array:
-        import weakref
-
-        try:
-            ref = weakref.ref(array)
-        except TypeError:
-            return writer_for(array)
-        entry = (ref, writer_for(array))
-        _writers[id(array)] = entry
-    return entry[1]
+    return _once_per_array(_writers, array, writer_for)
 
 
 def writer_for(array: Any) -> ChunkWriter | None:
