@@ -7,7 +7,7 @@ import numpy as np
 from ..batch import Batch
 from ..engine import record, worker_cache
 from ..errors import PipelineConfigError, PipelineSetupError
-from ..framework_common import ModelNode
+from .model_node import ModelNode
 
 
 class GenericPredict(ModelNode):

@@ -5,7 +5,8 @@ import os
 import time
 
 from ..errors import PipelineConfigError, PipelineSetupError
-from ..framework_common import ModelNode, checkpoint_name, latest_checkpoint, prune_checkpoints
+from ..framework_common import checkpoint_name, latest_checkpoint, prune_checkpoints
+from .model_node import ModelNode
 from ..profiling import Timing
 
 
