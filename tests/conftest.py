@@ -64,7 +64,7 @@ SLOW_TESTS = {
     "tests/engine/test_blockwise.py::test_hundred_thousand_blocks_run_in_flat_driver_memory",
     "tests/engine/test_blockwise.py::test_killing_a_worker_halfway_loses_no_block",
     "tests/engine/test_cluster_memory.py::test_the_driver_unmaps_batch_sized_arrays_when_they_are_dropped",
-    "tests/engine/test_cluster_memory.py::test_workers_run_with_two_arenas_and_trim_after_each_task_replacements_too",
+    "tests/engine/test_cluster_memory.py::test_workers_run_with_two_arenas_no_chunk_cache_and_trim_after_each_task_replacements_too",
     "tests/engine/test_fault_tolerance.py",
     "tests/engine/test_flat_scripts.py",
     "tests/jax/test_jax.py::test_training_drives_the_loss_down_and_returns_outputs_where_requested",

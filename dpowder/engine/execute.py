@@ -154,16 +154,18 @@ def _lower_fused(root, stats):
     def step_key(step):
         return _step_key(step, [step_key(u) for u in step.upstream])
 
-    key = "fused-" + step_key(root)
-    graph[key] = (run_fused, structure, *node_keys)
-    final = f"batch-{key}"
-    graph[final] = (tasks.attach_stats, stats, key)
-    return graph, final
+    # one task, the batch's: a second one (its planning stats attached)
+    # would wait behind the work of every batch submitted after it, holding
+    # the made batch on the worker meanwhile
+    key = "batch-fused-" + step_key(root)
+    graph[key] = (run_fused, stats, structure, *node_keys)
+    return graph, key
 
 
-def run_fused(structure, *nodes):
+def run_fused(stats, structure, *nodes):
     """Task body of a fused plan: run its steps in this process with this
-    worker's node objects (the same task functions as unfused)."""
+    worker's node objects (the same task functions as unfused); the batch
+    with the planning ``stats`` attached."""
     allocator.tune_allocator()
 
     def run(skeleton):
@@ -174,7 +176,7 @@ def run_fused(structure, *nodes):
             return function(work, *nodes)
         return function(work, nodes[index], *[run(u) for u in upstream])
 
-    return run(structure)
+    return tasks.attach_stats(stats, run(structure))
 
 
 def _task_function(kind, node=None):

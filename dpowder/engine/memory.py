@@ -34,8 +34,13 @@ from distributed import WorkerPlugin
 
 logger = logging.getLogger(__name__)
 
-#: environment of the worker processes dpowder starts
-WORKER_ENV = {"MALLOC_ARENA_MAX": "2"}
+#: environment of the worker processes dpowder starts: two malloc arenas,
+#: and no decoded-chunk cache (``dpowder.io.chunk-cache``; a value set in
+#: this process's dask config reaches the workers and wins). Measured on the
+#: PreCache(2) benchmark: the cache (128 MiB per worker) filled with label
+#: chunks that random crops seldom read again -- 0.29 GiB more at peak, no
+#: faster (see docs/memory.md)
+WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "DASK_DPOWDER__IO__CHUNK_CACHE": "0"}
 
 #: bytes freed at the top of the heap that glibc keeps (distributed's
 #: nanny sets the same in its workers)

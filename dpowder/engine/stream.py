@@ -23,6 +23,7 @@ synchronous loop, without streaming. See ``docs/streaming.md``.
 import collections
 import logging
 import os
+import threading
 import time
 from typing import Any
 
@@ -135,8 +136,11 @@ class Stream:
         self.next_index = start_index
         self.pending: collections.deque = collections.deque()
         self._nodes = {}
-        self._arrivals: Any = None  # an as_completed iterator once streaming
-        self._fetched = {}
+        # the batches fetched from the cluster and not yet consumed, by key:
+        # (True, batch) or (False, the error that made it)
+        self._fetched: dict[Any, tuple[bool, Any]] = {}
+        self._arrival = threading.Condition()
+        self._closed = False
         workers = sum(client.nthreads().values()) if client is not None else 0
         self.depth = max(1, depth) if client is not None else 0
         self.stats = StreamStats(self.depth, workers)
@@ -151,8 +155,24 @@ class Stream:
         return request
 
     def _on_done(self, future):
+        """A batch is done on the cluster (distributed calls this in its
+        callback thread): it is fetched to this process, and the worker's
+        copy released right away, so that a batch waiting for its consumer
+        is held once, here, not also in a worker's memory (and a worker that
+        dies later loses nothing)."""
         self.stats.produced += 1
         self.stats.last_produced = time.perf_counter()
+        if self._closed or future.cancelled():
+            return
+        try:
+            outcome: tuple[bool, Any] = (True, future.result())
+        except BaseException as e:  # noqa: BLE001 -- raised to the consumer when it reaches this batch
+            outcome = (False, e)
+        with self._arrival:
+            if not self._closed:
+                self._fetched[future.key] = outcome
+                self._arrival.notify_all()
+        future.release()
 
     def _submit(self):
         stats = ProfilingStats()
@@ -167,15 +187,9 @@ class Stream:
         if self.stats.started is None:
             self.stats.started = time.perf_counter()
         future = submit(self.client, graph, key, self._nodes)
+        # fetched as soon as it is done: the consumer does not wait for the
+        # transfer
         future.add_done_callback(self._on_done)
-        if self._arrivals is None:
-            from distributed import as_completed
-
-            # fetches each batch to this process as soon as it is done, so
-            # that the consumer does not wait for the transfer
-            self._arrivals = as_completed([future], loop=self.client.loop, with_results=True)
-        else:
-            self._arrivals.add(future)
         self.pending.append(future)
         self.stats.max_held = max(self.stats.max_held, len(self.pending))
 
@@ -217,15 +231,15 @@ class Stream:
         return batch
 
     def _arrived(self, future):
-        """The batch of ``future``, taking others that arrive first."""
-        while future.key not in self._fetched:
-            done, batch = next(self._arrivals)
-            self._fetched[done.key] = batch
-            # the batch is here now: the worker's copy can go (a worker that
-            # dies later loses nothing), instead of waiting in its memory
-            # until the batch is consumed
-            done.release()
-        return self._fetched.pop(future.key)
+        """The batch of ``future`` once it has been fetched (``_on_done``);
+        the error that made it, raised."""
+        with self._arrival:
+            while future.key not in self._fetched:
+                self._arrival.wait()
+            made, value = self._fetched.pop(future.key)
+        if not made:
+            raise value
+        return value
 
     def _make_here(self, request):
         stats = ProfilingStats()
@@ -241,9 +255,9 @@ class Stream:
         """Cancel what is still in flight."""
         futures = [f for f in self.pending if not isinstance(f, tuple)]
         self.pending.clear()
-        self._fetched.clear()
-        if self._arrivals is not None:
-            self._arrivals.clear()
+        with self._arrival:
+            self._closed = True
+            self._fetched.clear()
         if futures and self.client is not None:
             self.client.cancel(futures)
         if self.stats.consumed:
@@ -267,7 +281,11 @@ def submit(client, graph, key, scattered):
         for k, task in graph.items()
         if not k.startswith(NODE_PREFIX)
     }
-    return client.get(_named_graph(tasks, key), key, sync=False)
+    # fifo_timeout=0: each batch is a new generation for the scheduler, so
+    # the workers make the batches in the order they are consumed (within
+    # one generation, which ``Client.get`` stretches over 60 s, they took the
+    # newest first and the consumer waited for the oldest)
+    return client.get(_named_graph(tasks, key), key, sync=False, fifo_timeout=0)
 
 
 def _named_graph(tasks, key):

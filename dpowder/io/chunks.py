@@ -32,19 +32,32 @@ import threading
 import uuid
 from typing import Any, Callable
 
+import dask
+import dask.utils
 import numcodecs
 import numpy as np
 
 #: bytes of decoded chunks kept per process (least recently used go first)
+#: unless the dask config value ``dpowder.io.chunk-cache`` says otherwise
+#: (bytes, or a string such as ``"32 MiB"``; ``0`` keeps none)
 CACHE_BYTES = 128 * 2**20
+
+
+def cache_capacity() -> int:
+    """Bytes of decoded chunks this process keeps: ``dpowder.io.chunk-cache``
+    if set, else ``CACHE_BYTES``."""
+    configured = dask.config.get("dpowder.io.chunk-cache", None)
+    if configured is None:
+        return CACHE_BYTES
+    return max(0, int(dask.utils.parse_bytes(configured) if isinstance(configured, str) else configured))
 
 
 class _ChunkCache:
     """Decoded chunks by file, valid while the file's size and mtime are
-    unchanged (a chunk rewritten since is read again)."""
+    unchanged (a chunk rewritten since is read again); at most
+    ``cache_capacity()`` bytes of them."""
 
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
+    def __init__(self) -> None:
         self.size = 0
         self.entries: collections.OrderedDict[str, tuple[tuple[int, int], np.ndarray]] = collections.OrderedDict()
         self.lock = threading.Lock()
@@ -58,7 +71,8 @@ class _ChunkCache:
             return entry[1]
 
     def put(self, path: str, stamp: tuple[int, int], chunk: np.ndarray) -> None:
-        if chunk.nbytes > self.capacity // 4:
+        capacity = cache_capacity()
+        if chunk.nbytes > capacity // 4:
             return
         with self.lock:
             old = self.entries.pop(path, None)
@@ -66,7 +80,7 @@ class _ChunkCache:
                 self.size -= old[1].nbytes
             self.entries[path] = (stamp, chunk)
             self.size += chunk.nbytes
-            while self.size > self.capacity:
+            while self.size > capacity:
                 _, (_, dropped) = self.entries.popitem(last=False)
                 self.size -= dropped.nbytes
 
@@ -77,7 +91,7 @@ class _ChunkCache:
                 self.size -= old[1].nbytes
 
 
-_cache = _ChunkCache(CACHE_BYTES)
+_cache = _ChunkCache()
 
 
 def _decoder(array: Any) -> tuple[Callable[[bytes], Any], str | None, bool] | None:

@@ -38,8 +38,14 @@ def _rss_mib() -> float:
     return psutil.Process().memory_info().rss / MIB
 
 
-def _environment_and_plugins(dask_worker) -> tuple[str | None, bool]:
-    return os.environ.get("MALLOC_ARENA_MAX"), memory.TrimAfterTask.name in dask_worker.plugins
+def _environment_and_plugins(dask_worker) -> tuple[str | None, bool, int]:
+    from dpowder.io import chunks
+
+    return (
+        os.environ.get("MALLOC_ARENA_MAX"),
+        memory.TrimAfterTask.name in dask_worker.plugins,
+        chunks.cache_capacity(),
+    )
 
 
 def _pids(client) -> list[int]:
@@ -47,16 +53,21 @@ def _pids(client) -> list[int]:
     return sorted(p for p in answers if isinstance(p, int))
 
 
-def test_workers_run_with_two_arenas_and_trim_after_each_task_replacements_too():
+def test_workers_run_with_two_arenas_no_chunk_cache_and_trim_after_each_task_replacements_too():
+    from dpowder.io import chunks
+
     client = shared_client(2)
-    assert sorted(client.run(_environment_and_plugins).values()) == [("2", True), ("2", True)]
+    # the decoded-chunk cache stays this process's (a stream's workers read
+    # random crops, seldom the same chunk twice)
+    assert chunks.cache_capacity() == chunks.CACHE_BYTES
+    assert sorted(client.run(_environment_and_plugins).values()) == [("2", True, 0), ("2", True, 0)]
     victim = _pids(client)[0]
     os.kill(victim, signal.SIGKILL)
     deadline = time.time() + 90
     while time.time() < deadline and (victim in _pids(client) or len(_pids(client)) < 2):
         time.sleep(0.2)
     assert victim not in _pids(client)
-    assert sorted(client.run(_environment_and_plugins).values()) == [("2", True), ("2", True)]
+    assert sorted(client.run(_environment_and_plugins).values()) == [("2", True, 0), ("2", True, 0)]
 
 
 def test_a_worker_returns_the_memory_its_task_freed_once_the_task_has_run():

@@ -106,7 +106,11 @@ def test_two_workers_deliver_close_to_twice_the_batches_of_one_for_a_slow_produc
     assert two / one > 1.4, (one, two)
 
 
-def test_memory_stays_bounded_by_depth_with_a_fast_producer(cluster_client):
+def _batches_on(client):
+    return [k for keys in client.has_what().values() for k in keys if str(k).startswith("batch-")]
+
+
+def test_memory_stays_bounded_by_depth_and_a_fetched_batch_is_held_only_here(cluster_client):
     source = built(SeededSource())
     depth = 3
     stream = Stream(source, raw_request(size=(64, 64)), depth=depth, client=cluster_client)
@@ -115,14 +119,46 @@ def test_memory_stays_bounded_by_depth_with_a_fast_producer(cluster_client):
         for _ in range(12):
             stream.get()
             time.sleep(0.05)  # a slow consumer: the producer would run ahead
-            in_memory = [k for keys in cluster_client.has_what().values() for k in keys if str(k).startswith("batch-")]
-            held.append(len(in_memory))
+            held.append(len(set(_batches_on(cluster_client)) | set(stream._fetched)))
+        # the consumer pauses: the producer fills the stream, every batch is
+        # fetched here, and the workers keep no copy of any
+        deadline = time.time() + 20
+        while time.time() < deadline and (len(stream._fetched) < depth or _batches_on(cluster_client)):
+            time.sleep(0.05)
+        assert len(stream._fetched) == depth
+        assert _batches_on(cluster_client) == []
     finally:
         stream.close()
     assert stream.stats.max_held == depth
     assert max(held) <= depth
     assert max(held) >= 1  # the producer did run ahead
     assert stream.stats.consumed == 12
+
+
+def _priorities(dask_scheduler, keys):
+    return [dask_scheduler.tasks[k].priority for k in keys if k in dask_scheduler.tasks]
+
+
+def test_the_cluster_ranks_the_batches_in_the_order_they_are_consumed(cluster_client):
+    # six submitted at once: each ranks after the one before (the scheduler
+    # runs the lowest first), so the workers make the oldest first. Before,
+    # all six had the same rank and, under load, the workers took the newest
+    # first: the consumer waited for the oldest while the others piled up
+    source = built(SeededSource(delay=0.5))
+    stream = Stream(source, raw_request(), depth=6, client=cluster_client)
+    keys = [f.key for f in stream.pending]
+    try:
+        # submitted without waiting: the scheduler may not have them all yet
+        deadline = time.time() + 10
+        ranks = cluster_client.run_on_scheduler(_priorities, keys=keys)
+        while len(ranks) < 6 and time.time() < deadline:
+            time.sleep(0.02)
+            ranks = cluster_client.run_on_scheduler(_priorities, keys=keys)
+        assert len(ranks) == 6
+        assert all(a < b for a, b in zip(ranks, ranks[1:])), ranks
+        stream.get()
+    finally:
+        stream.close()
 
 
 def test_rates_and_the_time_waited_are_reported(cluster_client, caplog):

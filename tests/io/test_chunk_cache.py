@@ -1,0 +1,67 @@
+"""The decoded-chunk cache of ``io/chunks.py``: a chunk read again is not
+decoded again while it is cached, the cache holds at most
+``dpowder.io.chunk-cache`` bytes (dask config; ``0`` keeps none), and a
+chunk rewritten since is read anew."""
+
+import dask
+import numpy as np
+import pytest
+import zarr
+
+from dpowder.io import chunks
+
+
+@pytest.fixture
+def array(tmp_path):
+    a = zarr.create_array(store=str(tmp_path / "c.zarr"), shape=(64, 64), chunks=(16, 16), dtype="uint16", zarr_format=2)
+    a[:] = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
+    chunks._cache.entries.clear()
+    chunks._cache.size = 0
+    yield a
+    chunks._cache.entries.clear()
+    chunks._cache.size = 0
+
+
+def _decodes(reader, monkeypatch):
+    calls = []
+    decode = reader.decode
+
+    def counting(data):
+        calls.append(1)
+        return decode(data)
+
+    monkeypatch.setattr(reader, "decode", counting)
+    return calls
+
+
+def test_a_cached_chunk_is_decoded_once_and_the_cache_keeps_its_budget(array, monkeypatch):
+    reader = chunks.reader_for(array)
+    assert reader is not None
+    calls = _decodes(reader, monkeypatch)
+    block = (slice(0, 16), slice(0, 32))  # two chunks of 512 bytes
+    np.testing.assert_array_equal(reader.read(block), array[block])
+    np.testing.assert_array_equal(reader.read(block), array[block])
+    assert len(calls) == 2
+    with dask.config.set({"dpowder.io.chunk-cache": "2 KiB"}):
+        # sixteen chunks read: four fit, the least recently used went first
+        np.testing.assert_array_equal(reader.read((slice(0, 64), slice(0, 64))), array[:])
+        assert chunks._cache.size == 2048
+        assert len(chunks._cache.entries) == 4
+
+
+def test_with_a_budget_of_zero_every_read_decodes(array, monkeypatch):
+    reader = chunks.reader_for(array)
+    calls = _decodes(reader, monkeypatch)
+    with dask.config.set({"dpowder.io.chunk-cache": 0}):
+        assert chunks.cache_capacity() == 0
+        for _ in range(3):
+            np.testing.assert_array_equal(reader.read((slice(0, 16), slice(0, 16))), array[:16, :16])
+    assert len(calls) == 3
+    assert chunks._cache.size == 0
+
+
+def test_a_chunk_rewritten_since_is_read_again(array):
+    reader = chunks.reader_for(array)
+    assert reader.read((slice(0, 2), slice(0, 2)))[0, 0] == 0
+    array[0:16, 0:16] = 7
+    assert reader.read((slice(0, 2), slice(0, 2)))[0, 0] == 7
