@@ -1,0 +1,74 @@
+"""A blockwise map's threads are kept only where they pay
+(``blockmap.ThreadExecutor``): told the pilot's time per block, the executor
+measures its first groups on all threads and goes on with one thread when
+they made blocks no faster than one did (work that holds the GIL), keeping
+them when the blocks release it. Either way every group runs once and its
+result comes back. Limits: the measure is a rate, so the cases are far apart
+(Python loops gain nothing from a second thread; sleeping blocks gain 2x)."""
+
+import time
+import types
+
+from dpowder.engine.blockmap import THREADS_MUST_GAIN, ThreadExecutor
+
+BLOCKS_PER_GROUP = 10
+
+
+def _python_group(n):
+    """A group whose blocks are Python loops (they hold the GIL)."""
+    done = []
+    for i in range(BLOCKS_PER_GROUP):
+        start = time.time()
+        total = 0
+        for k in range(n):
+            total += k
+        done.append((i, start, time.time() - start))
+    return types.SimpleNamespace(done=done)
+
+
+def _sleeping_group(seconds):
+    """A group whose blocks wait (they release the GIL)."""
+    done = []
+    for i in range(BLOCKS_PER_GROUP):
+        start = time.time()
+        time.sleep(seconds)
+        done.append((i, start, time.time() - start))
+    return types.SimpleNamespace(done=done)
+
+
+def _per_block(result):
+    durations = sorted(d for _, _, d in result.done)
+    return durations[len(durations) // 2]
+
+
+def _run(executor, fn, arg, groups=8):
+    futures = [executor.submit(fn, arg) for _ in range(groups)]
+    results = [f.result(timeout=120) for f in futures]
+    executor.close()
+    return results
+
+
+def test_threads_that_hold_the_gil_are_dropped_to_one():
+    executor = ThreadExecutor(2)
+    # the pilot: one group alone, as drive runs it (the fastest of three,
+    # so that a busy moment during it cannot make the threads look good)
+    executor.calibrate(min(_per_block(_python_group(20_000)) for _ in range(3)))
+    results = _run(executor, _python_group, 20_000)
+    assert [len(r.done) for r in results] == [BLOCKS_PER_GROUP] * 8
+    assert executor.allowed == 1
+
+
+def test_threads_whose_blocks_release_the_gil_are_kept():
+    executor = ThreadExecutor(2)
+    executor.calibrate(_per_block(_sleeping_group(0.002)))
+    results = _run(executor, _sleeping_group, 0.002)
+    assert [len(r.done) for r in results] == [BLOCKS_PER_GROUP] * 8
+    assert executor.allowed == 2
+    assert THREADS_MUST_GAIN < 2
+
+
+def test_without_a_pilot_all_threads_are_kept():
+    executor = ThreadExecutor(2)
+    executor.calibrate(None)
+    _run(executor, _python_group, 5_000)
+    assert executor.allowed == 2
