@@ -325,6 +325,7 @@ class ThreadExecutor(SyncExecutor):
         self._single_seconds: float | None = None
         self._began: float | None = None
         self._blocks = 0
+        self._groups = 0
         self._finished_on: set[int] = set()
 
     def calibrate(self, block_seconds):
@@ -354,16 +355,18 @@ class ThreadExecutor(SyncExecutor):
         return result
 
     def _judge(self, result):
-        """Once every thread has finished a group (a thread starved of the
-        GIL finishes late): keep the threads, or go on with one (holding
+        """Once every thread has finished a group, or twice as many groups
+        as threads have finished (a thread starved of the GIL finishes
+        late): keep the threads, or go on with one (holding
         ``self._gate``). The threads' rate is the blocks of the finished
         groups over the time since the first started; the pilot's, one
         block per its median time per block."""
         if self._single_seconds is None or self._began is None:
             return
         self._blocks += len(getattr(result, "done", ()))
+        self._groups += 1
         self._finished_on.add(threading.get_ident())
-        if len(self._finished_on) < self.threads:
+        if len(self._finished_on) < self.threads and self._groups < 2 * self.threads:
             return
         elapsed = max(time.perf_counter() - self._began, 1e-9)
         gain = self._blocks / elapsed * self._single_seconds
