@@ -301,17 +301,17 @@ def _client(args):
     if not args.scheduler and args.workers <= 1:
         yield None
         return
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from .engine.cluster import local_cluster
 
     quiet = logging.INFO if args.verbose else logging.ERROR
     if args.scheduler:
         client = Client(args.scheduler)
         cluster = None
     else:
-        cluster = LocalCluster(
-            n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=":0", silence_logs=quiet,  # ":0": no "port 8787 is already in use"
-        )  # fmt: skip
+        # a dashboard on a free port: the user may want to watch the run
+        cluster = local_cluster(args.workers, dashboard_address=":0", silence_logs=quiet)
         client = Client(cluster)
     try:
         yield client

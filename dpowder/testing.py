@@ -27,7 +27,6 @@ Requires pytest (the ``test`` extra); ``import dpowder`` does not import
 this module.
 """
 
-import logging
 import pickle
 from collections.abc import Iterator
 from typing import Any
@@ -94,18 +93,12 @@ def cluster_client() -> Iterator[Any]:
     if client is None or not _running(client):
         import atexit
 
-        from distributed import Client, LocalCluster
+        from distributed import Client
+
+        from .engine.cluster import local_cluster
 
         _close_session_cluster()
-        cluster = LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
-        )
+        cluster = local_cluster(2)
         client = Client(cluster, set_as_default=False)
         if not _session_cluster:
             atexit.register(_close_session_cluster)

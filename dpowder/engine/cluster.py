@@ -49,6 +49,29 @@ def _spawn_without_main() -> None:
     multiprocessing.spawn.get_preparation_data = _preparation_data_without_main
 
 
+def local_cluster(n_workers: int, **overrides: Any) -> Any:
+    """A ``distributed.LocalCluster`` as dpowder starts them (its own, the
+    CLI's, the ``cluster_client`` test fixture's): ``n_workers``
+    single-threaded worker processes on loopback, no dashboards (the
+    scheduler's health server on a free port, so no "Port 8787 is already
+    in use" warning when another cluster runs), distributed's logs at
+    ERROR. ``overrides`` are further ``LocalCluster`` arguments, winning."""
+    from distributed import LocalCluster
+
+    arguments: dict[str, Any] = {
+        "n_workers": n_workers,
+        "threads_per_worker": 1,
+        "processes": True,
+        "host": "127.0.0.1",
+        "dashboard_address": None,
+        "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+        "worker_dashboard_address": None,
+        "silence_logs": logging.ERROR,
+    }
+    arguments.update(overrides)
+    return LocalCluster(**arguments)
+
+
 def shared_client(num_workers: int) -> Any:
     """The client of the process-wide ``LocalCluster``: single-threaded
     worker processes on loopback, at least ``num_workers`` of them (a cluster
@@ -56,7 +79,7 @@ def shared_client(num_workers: int) -> Any:
     global _cluster, _client
     with _lock:
         if _client is None:
-            from distributed import Client, LocalCluster
+            from distributed import Client
 
             from .memory import WORKER_ENV, TrimAfterTask, return_freed_memory
 
@@ -65,20 +88,8 @@ def shared_client(num_workers: int) -> Any:
             # go back to the system (see engine/memory.py)
             return_freed_memory()
             logger.info("dpowder: starting a LocalCluster of %d worker processes", num_workers)
-            _cluster = LocalCluster(
-                n_workers=num_workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                # its health/metrics server on a free port: no "Port 8787 is
-                # already in use" warning when another cluster runs
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                silence_logs=logging.ERROR,
-                worker_dashboard_address=None,
-                # the nanny sets it in every worker it starts, replacements too
-                env=WORKER_ENV,
-            )
+            # the nanny sets env in every worker it starts, replacements too
+            _cluster = local_cluster(num_workers, env=WORKER_ENV)
             _client = Client(_cluster, set_as_default=False)
             # kept by the scheduler: replacement workers get it as well
             _client.register_plugin(TrimAfterTask())

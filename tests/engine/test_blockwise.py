@@ -167,15 +167,16 @@ def test_killing_a_worker_halfway_loses_no_block(tmp_path):
     in turn loses nothing: tests/engine/test_fault_tolerance.py.)"""
     torch = pytest.importorskip("torch")
     zarr = pytest.importorskip("zarr")
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
+    from dpowder.engine.cluster import local_cluster
     from tests.torch.test_predict import network, prediction_pipeline, scan_reference
 
     raw = np.random.default_rng(1).integers(0, 256, (68, 68, 68)).astype(np.float32)
     with torch.inference_mode():
         whole = network()(torch.as_tensor(raw)[None, None])[0, 0].numpy()
     store = str(tmp_path / "out.zarr")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=50) as cluster:
+    with local_cluster(2, silence_logs=50) as cluster:
         with Client(cluster, set_as_default=False) as client:
             pids = sorted(client.run(os.getpid).values())
             callback = KillHalfway(pids[0], 64)

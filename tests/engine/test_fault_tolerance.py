@@ -37,7 +37,9 @@ class KillsItsWorker(gp.BatchFilter):
 
 @pytest.mark.timeout(600)
 def test_a_block_that_kills_its_worker_every_time_is_quarantined_and_the_others_finish(tmp_path):
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from dpowder.engine.cluster import local_cluster
 
     data = np.arange(32 * 32, dtype=np.float32).reshape(32, 32)
     store = str(tmp_path / "out.zarr")
@@ -45,15 +47,7 @@ def test_a_block_that_kills_its_worker_every_time_is_quarantined_and_the_others_
     reference = gp.BatchRequest({RAW: gp.ArraySpec(roi=gp.Roi((0, 0), (8, 8)))})
     pipeline = source + KillsItsWorker() + gp.ZarrWrite({RAW: "raw"}, store=store) + gp.Scan(reference)
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        with LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=50,
-        ) as cluster, Client(cluster, set_as_default=False) as client:
+        with local_cluster(2, silence_logs=50) as cluster, Client(cluster, set_as_default=False) as client:
             with gp.build(pipeline, scheduler=client):
                 with pytest.raises(blockmap.BlockwiseError) as info:
                     pipeline.request_batch(gp.BatchRequest())

@@ -84,12 +84,12 @@ def test_the_ith_batch_has_the_ith_derived_seed():
 
 
 def _delivered_rate(workers, delay, n):
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from dpowder.engine.cluster import local_cluster
 
     source = built(SeededSource(delay))
-    with LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as cluster, Client(cluster, set_as_default=False) as client:
+    with local_cluster(workers) as cluster, Client(cluster, set_as_default=False) as client:
         stream = Stream(source, raw_request(), depth=2 * workers, client=client)
         stream.get()  # warm up: workers import and unpickle the node
         start = time.perf_counter()

@@ -172,7 +172,9 @@ def test_eight_processes_writing_unaligned_adjacent_blocks(tmp_path):
     at once; the blocks (6, 10, 14 voxels) are not aligned with the chunks
     (4, 8, 8), so most chunks are written in part by up to 8 blocks. The
     result equals the reference exactly."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from dpowder.engine.cluster import local_cluster
 
     data = np.random.default_rng(0).integers(0, 2**31, size=(24, 40, 56), dtype=np.int32)
     out = str(tmp_path / "out.zarr")
@@ -183,10 +185,7 @@ def test_eight_processes_writing_unaligned_adjacent_blocks(tmp_path):
     )
     src = source(data, (1, 1, 1), (0, 0, 0))
     pipeline = src + gp.ZarrWrite({RAW: "raw"}, store=out)
-    cluster = LocalCluster(
-        n_workers=8, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-        silence_logs=40, memory_limit="300MiB",
-    )
+    cluster = local_cluster(8, silence_logs=40, memory_limit="300MiB")
     try:
         with Client(cluster, set_as_default=False) as client:
             with gp.build(pipeline, scheduler=client):

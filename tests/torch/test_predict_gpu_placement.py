@@ -23,9 +23,11 @@ def prepared_models():
 
 
 def test_cuda_prediction_blocks_run_only_on_workers_with_a_gpu():
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=50)
+    from dpowder.engine.cluster import local_cluster
+
+    cluster = local_cluster(0, silence_logs=50)
     try:
         # one worker with a GPU resource, one without
         gpu_spec = dict(cluster.new_worker_spec().popitem()[1])
