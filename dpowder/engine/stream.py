@@ -162,8 +162,10 @@ class Stream:
         dies later loses nothing)."""
         self.stats.produced += 1
         self.stats.last_produced = time.perf_counter()
-        if self._closed or future.cancelled():
+        if self._closed:
             return
+        # a batch cancelled by someone else (its client closed) raises its
+        # CancelledError at its turn: the consumer never waits for it forever
         try:
             outcome: tuple[bool, Any] = (True, future.result())
         except BaseException as e:  # noqa: BLE001 -- raised to the consumer when it reaches this batch
