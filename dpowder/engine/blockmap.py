@@ -313,8 +313,8 @@ class ThreadExecutor(SyncExecutor):
     than 1). So once told the pilot's time per block (``calibrate``), the
     executor measures its first groups on all threads: unless they make
     blocks at least ``THREADS_MUST_GAIN`` times faster than the pilot's one
-    thread did, it runs the rest one group at a time. The blocks, their results
-    and their order of completion are the same either way."""
+    thread did, it runs the rest one group at a time. The blocks and their
+    results are the same either way."""
 
     def __init__(self, threads):
         self.threads = threads
