@@ -280,6 +280,10 @@ class SyncExecutor:
     def calibrate(self, block_seconds):
         """The pilot's time per block (a thread executor uses it)."""
 
+    def probe_size(self, remaining):
+        """Blocks per group of the groups to judge threads on: none here."""
+        return 0
+
     def submit(self, fn, *args, resources=None, key=None):
         future = _Completed()
         try:
@@ -301,6 +305,22 @@ class SyncExecutor:
 #: threads must make blocks at least this many times faster than one thread
 #: did (the pilot) to be kept (``ThreadExecutor.calibrate``)
 THREADS_MUST_GAIN = 1.15
+#: the time (of the pilot's one thread) a thread's first group takes, the
+#: groups the threads are judged on (``ThreadExecutor.probe_size``)
+PROBE_SECONDS = 0.02
+
+
+class _Rate:
+    """Blocks made by the groups that started at ``began`` or later, and
+    the threads that ran them (``ThreadExecutor``'s measure)."""
+
+    __slots__ = ("began", "blocks", "groups", "threads")
+
+    def __init__(self, began):
+        self.began = began
+        self.blocks = 0
+        self.groups = 0
+        self.threads: set[int] = set()
 
 
 class ThreadExecutor(SyncExecutor):
@@ -313,8 +333,12 @@ class ThreadExecutor(SyncExecutor):
     than 1). So once told the pilot's time per block (``calibrate``), the
     executor measures its first groups on all threads: unless they make
     blocks at least ``THREADS_MUST_GAIN`` times faster than the pilot's one
-    thread did, it runs the rest one group at a time. The blocks and their
-    results are the same either way."""
+    thread did, it runs the rest one group at a time, in the calling thread.
+    Where there are enough blocks, the first groups are small probes
+    (``probe_size``), so that little runs on threads that do not pay; a
+    probe can only drop the threads (it is short, so noisy): the threads
+    are kept once the next groups confirm it. The blocks and their results
+    are the same either way."""
 
     def __init__(self, threads):
         self.threads = threads
@@ -322,11 +346,11 @@ class ThreadExecutor(SyncExecutor):
         self.allowed = threads
         self._running = 0
         self._gate = threading.Condition()
+        # the pilot's time per block while judging, else None
         self._single_seconds: float | None = None
-        self._began: float | None = None
-        self._blocks = 0
-        self._groups = 0
-        self._finished_on: set[int] = set()
+        # the measure under way, and how many measures must gain to keep
+        self._rate: _Rate | None = None
+        self._measures = 1
 
     def calibrate(self, block_seconds):
         """The pilot's time per block on one thread (``None``: unmeasured,
@@ -334,7 +358,29 @@ class ThreadExecutor(SyncExecutor):
         if self.threads > 1 and block_seconds:
             self._single_seconds = block_seconds
 
+    def probe_size(self, remaining):
+        """Blocks per group for the first group of each thread, the probes:
+        ``PROBE_SECONDS`` of the pilot's time; 0 (no probes) when not
+        judging, or for few blocks (the first groups are judged then)."""
+        if self._single_seconds is None:
+            return 0
+        size = max(1, math.ceil(PROBE_SECONDS / self._single_seconds))
+        if remaining < 4 * self.threads * size:
+            return 0
+        self._measures = 2
+        return size
+
     def submit(self, fn, *args, resources=None, key=None):
+        if self.allowed == 1:
+            # judged: one thread, and that is the calling one (as the sync
+            # executor's), once a group still on the pool has finished --
+            # no handing the GIL back and forth with a pool thread
+            future = _Completed()
+            try:
+                future.set_result(self._gated(fn, *args))
+            except BaseException as e:  # noqa: BLE001 -- handed to the caller via result()
+                future.set_exception(e)
+            return future
         return self.pool.submit(self._gated, fn, *args)
 
     def _gated(self, fn, *args):
@@ -342,40 +388,46 @@ class ThreadExecutor(SyncExecutor):
             while self._running >= self.allowed:
                 self._gate.wait()
             self._running += 1
-            if self._began is None and self._single_seconds is not None:
-                self._began = time.perf_counter()
+            started = time.perf_counter()
+            if self._rate is None and self._single_seconds is not None:
+                self._rate = _Rate(started)
         result = None
         try:
             result = fn(*args)
         finally:
             with self._gate:
                 self._running -= 1
-                self._judge(result)
+                self._judge(result, started)
                 self._gate.notify_all()
         return result
 
-    def _judge(self, result):
-        """Once every thread has finished a group, or twice as many groups
-        as threads have finished (a thread starved of the GIL finishes
-        late): keep the threads, or go on with one (holding
-        ``self._gate``). The threads' rate is the blocks of the finished
-        groups over the time since the first started; the pilot's, one
-        block per its median time per block."""
-        if self._single_seconds is None or self._began is None:
+    def _judge(self, result, started):
+        """Once every thread has finished a group of the measure, or twice
+        as many groups as threads have (a thread starved of the GIL
+        finishes late): go on with one thread, or keep them (holding
+        ``self._gate``), or measure again (after the probes). The threads'
+        rate is the blocks of those groups over the time since the first
+        started; the pilot's, one block per its median time per block."""
+        rate = self._rate
+        if self._single_seconds is None or rate is None or started < rate.began:
             return
-        self._blocks += len(getattr(result, "done", ()))
-        self._groups += 1
-        self._finished_on.add(threading.get_ident())
-        if len(self._finished_on) < self.threads and self._groups < 2 * self.threads:
+        rate.blocks += len(getattr(result, "done", ()))
+        rate.groups += 1
+        rate.threads.add(threading.get_ident())
+        if len(rate.threads) < self.threads and rate.groups < 2 * self.threads:
             return
-        elapsed = max(time.perf_counter() - self._began, 1e-9)
-        gain = self._blocks / elapsed * self._single_seconds
+        elapsed = max(time.perf_counter() - rate.began, 1e-9)
+        gain = rate.blocks / elapsed * self._single_seconds
+        self._rate = None
+        self._measures -= 1
         if gain < THREADS_MUST_GAIN:
             logger.debug(
                 "blockwise: %d threads make blocks %.2f times as fast as one; going on with one", self.threads, gain
             )
             self.allowed = 1
-        self._single_seconds = None  # judged once
+            self._single_seconds = None
+        elif self._measures == 0:
+            self._single_seconds = None  # judged
 
     def wait(self, futures, timeout):
         done, pending = concurrent.futures.wait(futures, timeout=timeout, return_when="FIRST_COMPLETED")
@@ -401,6 +453,10 @@ class DistributedExecutor:
 
     def calibrate(self, block_seconds):
         """Workers are processes: nothing to judge."""
+
+    def probe_size(self, remaining):
+        """Workers are processes: nothing to judge."""
+        return 0
 
     def ship(self, job):
         # a task, not scattered data: each worker fetches the job once and
@@ -874,6 +930,22 @@ def _single(upstream_of, timeout):
     return upstream_of is not None or timeout is not None
 
 
+def _probe(job, rest, executor, shipped, keys):
+    """Submit the small groups a ``ThreadExecutor`` judges its threads on
+    (``probe_size``: one group per thread), ahead of the others. Returns
+    ``(group, future)`` pairs, in submission order (none for executors that
+    judge nothing)."""
+    size = executor.probe_size(len(rest))
+    if not size:
+        return []
+    resources = job.worker_resources()
+    groups = [rest[k * size : (k + 1) * size] for k in range(executor.threads)]
+    return [
+        (group, executor.submit(run_group, shipped, group, resources=resources, key=keys.key(group[0])))
+        for group in groups
+    ]
+
+
 def drive(job, indices, executor, progress=None, on_group_done=None, timeout=None, cache_size=None, upstream_of=None):
     """Run ``job`` for ``indices`` (ascending) grouped as ``lower_map``
     groups them, on ``executor``, with fault isolation (``run_blocks``):
@@ -887,10 +959,10 @@ def drive(job, indices, executor, progress=None, on_group_done=None, timeout=Non
     if _single(upstream_of, timeout) or len(indices) == 0:
         groups = Groups(indices, 0, 1, token)
     else:
-        probe = Groups(indices, 0, 1, token)
+        keys = Groups(indices, 0, 1, token)  # the keys of the groups run ahead
         pilot = indices[:PILOT_BLOCKS]
         future = executor.submit(
-            run_group, shipped, pilot, PILOT_SECONDS, resources=job.worker_resources(), key=probe.key(pilot[0])
+            run_group, shipped, pilot, PILOT_SECONDS, resources=job.worker_resources(), key=keys.key(pilot[0])
         )
         try:
             summary = _collect(executor, future, job)
@@ -909,6 +981,14 @@ def drive(job, indices, executor, progress=None, on_group_done=None, timeout=Non
                 on_group_done(future, pilot[:ran], summary)
             if progress is not None:
                 progress.add(ran)
+            for group, future in _probe(job, indices[ran:], executor, shipped, keys):
+                summary = _collect(executor, future, job)
+                failures.extend(summary.failures)
+                if on_group_done is not None:
+                    on_group_done(future, group, summary)
+                if progress is not None:
+                    progress.add(len(group))
+                ran += len(group)
         groups = Groups(indices, ran, lowered_group_size(len(indices) - ran, seconds, executor.threads), token)
     failures += run_blocks(
         job,

@@ -6,10 +6,12 @@ them when the blocks release it. Either way every group runs once and its
 result comes back. Limits: the measure is a rate, so the cases are far apart
 (Python loops gain nothing from a second thread; sleeping blocks gain 2x)."""
 
+import math
+import threading
 import time
 import types
 
-from dpowder.engine.blockmap import THREADS_MUST_GAIN, ThreadExecutor
+from dpowder.engine.blockmap import PROBE_SECONDS, THREADS_MUST_GAIN, ThreadExecutor
 
 BLOCKS_PER_GROUP = 10
 
@@ -72,3 +74,52 @@ def test_without_a_pilot_all_threads_are_kept():
     executor.calibrate(None)
     _run(executor, _python_group, 5_000)
     assert executor.allowed == 2
+
+
+def _thread_group(n):
+    """A Python group that says which thread ran it."""
+    result = _python_group(n)
+    result.thread = threading.get_ident()
+    return result
+
+
+def test_once_dropped_to_one_thread_groups_run_in_the_calling_thread():
+    executor = ThreadExecutor(2)
+    executor.calibrate(min(_per_block(_python_group(20_000)) for _ in range(3)))
+    first = [executor.submit(_thread_group, 20_000) for _ in range(2)]
+    for future in first:
+        future.result(timeout=120)
+    assert executor.allowed == 1
+    later = [executor.submit(_thread_group, 20_000) for _ in range(3)]
+    # run when submitted, here: done before submit returned
+    assert all(f.done() for f in later)
+    assert [f.result().thread for f in later] == [threading.get_ident()] * 3
+    assert {f.result().thread for f in first} != {threading.get_ident()}
+    executor.close()
+
+
+def test_a_probe_drops_threads_but_keeping_them_needs_a_second_measure():
+    """With probes (``probe_size`` > 0), threads that gain are kept only
+    once the groups after the probes gained as well: the executor is still
+    judging after the first measure, and judged after the second."""
+    executor = ThreadExecutor(2)
+    executor.calibrate(_per_block(_sleeping_group(0.002)))
+    assert executor.probe_size(10_000) == math.ceil(PROBE_SECONDS / executor._single_seconds)
+    probes = [executor.submit(_sleeping_group, 0.002) for _ in range(2)]
+    for future in probes:
+        future.result(timeout=120)
+    assert executor.allowed == 2
+    assert executor._single_seconds is not None  # still judging
+    _run(executor, _sleeping_group, 0.002, groups=4)
+    assert executor.allowed == 2
+    assert executor._single_seconds is None  # judged: kept
+
+
+def test_few_blocks_get_no_probes():
+    executor = ThreadExecutor(2)
+    executor.calibrate(0.001)
+    size = math.ceil(PROBE_SECONDS / 0.001)
+    assert executor.probe_size(4 * 2 * size - 1) == 0
+    assert executor.probe_size(4 * 2 * size) == size
+    assert ThreadExecutor(2).probe_size(10_000) == 0  # not calibrated: nothing to judge
+    executor.close()
