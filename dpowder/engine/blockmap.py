@@ -361,7 +361,8 @@ class ThreadExecutor(SyncExecutor):
     def probe_size(self, remaining):
         """Blocks per group for the first group of each thread, the probes:
         ``PROBE_SECONDS`` of the pilot's time; 0 (no probes) when not
-        judging, or for few blocks (the first groups are judged then)."""
+        judging, or for few blocks (the first groups are judged then). With
+        probes, keeping the threads takes a second measure after them."""
         if self._single_seconds is None:
             return 0
         size = max(1, math.ceil(PROBE_SECONDS / self._single_seconds))
@@ -375,12 +376,7 @@ class ThreadExecutor(SyncExecutor):
             # judged: one thread, and that is the calling one (as the sync
             # executor's), once a group still on the pool has finished --
             # no handing the GIL back and forth with a pool thread
-            future = _Completed()
-            try:
-                future.set_result(self._gated(fn, *args))
-            except BaseException as e:  # noqa: BLE001 -- handed to the caller via result()
-                future.set_exception(e)
-            return future
+            return super().submit(self._gated, fn, *args)
         return self.pool.submit(self._gated, fn, *args)
 
     def _gated(self, fn, *args):
@@ -964,6 +960,15 @@ def drive(job, indices, executor, progress=None, on_group_done=None, timeout=Non
         future = executor.submit(
             run_group, shipped, pilot, PILOT_SECONDS, resources=job.worker_resources(), key=keys.key(pilot[0])
         )
+
+        def report(future, group, summary):
+            # a group run ahead of the others, reported as run_blocks does
+            failures.extend(summary.failures)
+            if on_group_done is not None:
+                on_group_done(future, group, summary)
+            if progress is not None:
+                progress.add(len(group))
+
         try:
             summary = _collect(executor, future, job)
         except Exception as error:
@@ -976,18 +981,9 @@ def drive(job, indices, executor, progress=None, on_group_done=None, timeout=Non
             ran = len(summary.done) + len(summary.failures)
             seconds = pilot_seconds(summary)
             executor.calibrate(seconds)
-            failures.extend(summary.failures)
-            if on_group_done is not None:
-                on_group_done(future, pilot[:ran], summary)
-            if progress is not None:
-                progress.add(ran)
+            report(future, pilot[:ran], summary)
             for group, future in _probe(job, indices[ran:], executor, shipped, keys):
-                summary = _collect(executor, future, job)
-                failures.extend(summary.failures)
-                if on_group_done is not None:
-                    on_group_done(future, group, summary)
-                if progress is not None:
-                    progress.add(len(group))
+                report(future, group, _collect(executor, future, job))
                 ran += len(group)
         groups = Groups(indices, ran, lowered_group_size(len(indices) - ran, seconds, executor.threads), token)
     failures += run_blocks(
