@@ -280,7 +280,7 @@ class SyncExecutor:
     def calibrate(self, block_seconds):
         """The pilot's time per block (a thread executor uses it)."""
 
-    def probe_size(self, remaining):
+    def start_probes(self, remaining):
         """Blocks per group of the groups to judge threads on: none here."""
         return 0
 
@@ -302,22 +302,39 @@ class SyncExecutor:
         pass
 
 
-#: threads must make blocks at least this many times faster than one thread
-#: did (the pilot) to be kept (``ThreadExecutor.calibrate``)
+#: threads are kept if they make blocks at least this many times faster than
+#: one thread did (the pilot) (``ThreadExecutor.calibrate``) ...
 THREADS_MUST_GAIN = 1.15
+#: ... or if the process was busy, while they ran, on at least one core plus
+#: this much of each further thread's (work that holds the GIL keeps one core
+#: busy however many threads wait for it: measured 1.04-1.12 cores on two
+#: threads; torch forward passes 1.74-1.96)
+THREADS_MUST_BUSY = 0.5
 #: the time (of the pilot's one thread) a thread's first group takes, the
-#: groups the threads are judged on (``ThreadExecutor.probe_size``)
+#: groups the threads are judged on (``ThreadExecutor.start_probes``)
 PROBE_SECONDS = 0.02
 
 
-class _Rate:
-    """Blocks made by the groups that started at ``began`` or later, and
-    the threads that ran them (``ThreadExecutor``'s measure)."""
+def threads_pay(gain, busy_cores, threads):
+    """Whether ``threads`` threads are worth keeping, from a measure: they
+    made blocks ``gain`` times as fast as one thread did, while the process
+    kept ``busy_cores`` cores busy. Either is enough: the rate is the goal
+    but noisy where each thread made only a block or two (a slow block
+    halves it); the cores are steady, and tell work that releases the GIL
+    from work that holds it."""
+    return gain >= THREADS_MUST_GAIN or busy_cores >= 1 + THREADS_MUST_BUSY * (threads - 1)
 
-    __slots__ = ("began", "blocks", "groups", "threads")
+
+class _Rate:
+    """Blocks made by the groups that started at ``began`` or later, the
+    threads that ran them, and the process's CPU time at ``began``
+    (``ThreadExecutor``'s measure)."""
+
+    __slots__ = ("began", "cpu", "blocks", "groups", "threads")
 
     def __init__(self, began):
         self.began = began
+        self.cpu = time.process_time()
         self.blocks = 0
         self.groups = 0
         self.threads: set[int] = set()
@@ -331,11 +348,12 @@ class ThreadExecutor(SyncExecutor):
     threads make blocks no faster than one, and slower: they take the GIL
     from each other (measured: 4096 blocks of 16^3, 2 threads 25-35% slower
     than 1). So once told the pilot's time per block (``calibrate``), the
-    executor measures its first groups on all threads: unless they make
-    blocks at least ``THREADS_MUST_GAIN`` times faster than the pilot's one
-    thread did, it runs the rest one group at a time, in the calling thread.
+    executor measures its first groups on all threads: unless they pay
+    (``threads_pay``: blocks at least ``THREADS_MUST_GAIN`` times faster than
+    the pilot's one thread made them, or the process busy on more than one
+    core), it runs the rest one group at a time, in the calling thread.
     Where there are enough blocks, the first groups are small probes
-    (``probe_size``), so that little runs on threads that do not pay; a
+    (``start_probes``), so that little runs on threads that do not pay; a
     probe can only drop the threads (it is short, so noisy): the threads
     are kept once the next groups confirm it. The blocks and their results
     are the same either way."""
@@ -358,11 +376,18 @@ class ThreadExecutor(SyncExecutor):
         if self.threads > 1 and block_seconds:
             self._single_seconds = block_seconds
 
-    def probe_size(self, remaining):
+    @property
+    def judging(self):
+        """Whether the threads are still to be judged (told the pilot's
+        time, and not yet kept or dropped)."""
+        return self._single_seconds is not None
+
+    def start_probes(self, remaining):
         """Blocks per group for the first group of each thread, the probes:
         ``PROBE_SECONDS`` of the pilot's time; 0 (no probes) when not
         judging, or for few blocks (the first groups are judged then). With
-        probes, keeping the threads takes a second measure after them."""
+        probes, keeping the threads takes a second measure after them (this
+        call sets that up: the next groups submitted are the probes)."""
         if self._single_seconds is None:
             return 0
         size = max(1, math.ceil(PROBE_SECONDS / self._single_seconds))
@@ -403,7 +428,8 @@ class ThreadExecutor(SyncExecutor):
         finishes late): go on with one thread, or keep them (holding
         ``self._gate``), or measure again (after the probes). The threads'
         rate is the blocks of those groups over the time since the first
-        started; the pilot's, one block per its median time per block."""
+        started; the pilot's, one block per its median time per block; the
+        cores, the process's CPU time over the same time."""
         rate = self._rate
         if self._single_seconds is None or rate is None or started < rate.began:
             return
@@ -414,11 +440,15 @@ class ThreadExecutor(SyncExecutor):
             return
         elapsed = max(time.perf_counter() - rate.began, 1e-9)
         gain = rate.blocks / elapsed * self._single_seconds
+        busy = (time.process_time() - rate.cpu) / elapsed
         self._rate = None
         self._measures -= 1
-        if gain < THREADS_MUST_GAIN:
+        if not threads_pay(gain, busy, self.threads):
             logger.debug(
-                "blockwise: %d threads make blocks %.2f times as fast as one; going on with one", self.threads, gain
+                "blockwise: %d threads make blocks %.2f times as fast as one, on %.2f cores; going on with one",
+                self.threads,
+                gain,
+                busy,
             )
             self.allowed = 1
             self._single_seconds = None
@@ -450,7 +480,7 @@ class DistributedExecutor:
     def calibrate(self, block_seconds):
         """Workers are processes: nothing to judge."""
 
-    def probe_size(self, remaining):
+    def start_probes(self, remaining):
         """Workers are processes: nothing to judge."""
         return 0
 
@@ -928,10 +958,10 @@ def _single(upstream_of, timeout):
 
 def _probe(job, rest, executor, shipped, keys):
     """Submit the small groups a ``ThreadExecutor`` judges its threads on
-    (``probe_size``: one group per thread), ahead of the others. Returns
+    (``start_probes``: one group per thread), ahead of the others. Returns
     ``(group, future)`` pairs, in submission order (none for executors that
     judge nothing)."""
-    size = executor.probe_size(len(rest))
+    size = executor.start_probes(len(rest))
     if not size:
         return []
     resources = job.worker_resources()

@@ -3,15 +3,21 @@
 measures its first groups on all threads and goes on with one thread when
 they made blocks no faster than one did (work that holds the GIL), keeping
 them when the blocks release it. Either way every group runs once and its
-result comes back. Limits: the measure is a rate, so the cases are far apart
-(Python loops gain nothing from a second thread; sleeping blocks gain 2x)."""
+result comes back. Limits: the measure is a rate and the process's busy
+cores, so the cases are far apart (Python loops gain nothing from a second
+thread and keep one core busy; sleeping blocks gain 2x; hashing blocks keep
+two cores busy)."""
+
+import hashlib
 
 import math
 import threading
 import time
 import types
 
-from dpowder.engine.blockmap import PROBE_SECONDS, THREADS_MUST_GAIN, ThreadExecutor
+import pytest
+
+from dpowder.engine.blockmap import PROBE_SECONDS, THREADS_MUST_GAIN, ThreadExecutor, threads_pay
 
 BLOCKS_PER_GROUP = 10
 
@@ -34,6 +40,21 @@ def _sleeping_group(seconds):
     for i in range(BLOCKS_PER_GROUP):
         start = time.time()
         time.sleep(seconds)
+        done.append((i, start, time.time() - start))
+    return types.SimpleNamespace(done=done)
+
+
+_DATA = bytes(range(256)) * 16384  # 4 MiB
+
+
+def _hashing_group(rounds):
+    """A group whose blocks are C work that releases the GIL (hashlib, on
+    more than 2 KiB): every thread keeps a core busy."""
+    done = []
+    for i in range(BLOCKS_PER_GROUP):
+        start = time.time()
+        for _ in range(rounds):
+            hashlib.sha256(_DATA).digest()
         done.append((i, start, time.time() - start))
     return types.SimpleNamespace(done=done)
 
@@ -77,6 +98,39 @@ def test_threads_whose_blocks_release_the_gil_are_kept():
     assert THREADS_MUST_GAIN < 2
 
 
+@pytest.mark.parametrize(
+    ("gain", "busy", "threads", "pays"),
+    [
+        (THREADS_MUST_GAIN, 1.0, 2, True),  # fast enough
+        (0.99 * THREADS_MUST_GAIN, 1.0, 2, False),  # neither
+        (0.5, 1.5, 2, True),  # a noisy rate, but two cores busy
+        (0.5, 1.49, 2, False),
+        (0.5, 2.49, 4, False),  # four threads need 2.5 cores
+        (0.5, 2.5, 4, True),
+    ],
+)
+def test_threads_pay_on_their_rate_or_on_busy_cores(gain, busy, threads, pays):
+    assert threads_pay(gain, busy, threads) is pays
+
+
+def _kept_though_their_rate_looks_poor():
+    executor = ThreadExecutor(2)
+    # a pilot far faster than any thread: the rate never pays; the two
+    # cores the hashing keeps busy must
+    executor.calibrate(1e-9)
+    results = _run(executor, _hashing_group, 2, groups=4)
+    assert [len(r.done) for r in results] == [BLOCKS_PER_GROUP] * 4
+    assert not executor.judging
+    return executor.allowed == 2
+
+
+def test_threads_that_keep_the_cores_busy_are_kept_though_their_rate_looks_poor():
+    # busy cores are a measure of CPU time: a host whose other processes
+    # take a core leaves this one fewer, so three executors run and at
+    # least one must keep its threads (one that always drops fails)
+    assert any(_kept_though_their_rate_looks_poor() for _ in range(3))
+
+
 def test_without_a_pilot_all_threads_are_kept():
     executor = ThreadExecutor(2)
     executor.calibrate(None)
@@ -109,27 +163,30 @@ def test_once_dropped_to_one_thread_groups_run_in_the_calling_thread():
 
 
 def test_a_probe_drops_threads_but_keeping_them_needs_a_second_measure():
-    """With probes (``probe_size`` > 0), threads that gain are kept only
+    """With probes (``start_probes`` > 0), threads that gain are kept only
     once the groups after the probes gained as well: the executor is still
     judging after the first measure, and judged after the second."""
     executor = ThreadExecutor(2)
-    executor.calibrate(_per_block(_sleeping_group(0.002)))
-    assert executor.probe_size(10_000) == math.ceil(PROBE_SECONDS / executor._single_seconds)
+    pilot = _per_block(_sleeping_group(0.002))
+    executor.calibrate(pilot)
+    assert executor.start_probes(10_000) == math.ceil(PROBE_SECONDS / pilot)
     probes = [executor.submit(_sleeping_group, 0.002) for _ in range(2)]
     for future in probes:
         future.result(timeout=120)
     assert executor.allowed == 2
-    assert executor._single_seconds is not None  # still judging
+    assert executor.judging  # still
     _run(executor, _sleeping_group, 0.002, groups=4)
     assert executor.allowed == 2
-    assert executor._single_seconds is None  # judged: kept
+    assert not executor.judging  # judged: kept
 
 
 def test_few_blocks_get_no_probes():
     executor = ThreadExecutor(2)
     executor.calibrate(0.001)
     size = math.ceil(PROBE_SECONDS / 0.001)
-    assert executor.probe_size(4 * 2 * size - 1) == 0
-    assert executor.probe_size(4 * 2 * size) == size
-    assert ThreadExecutor(2).probe_size(10_000) == 0  # not calibrated: nothing to judge
+    assert executor.start_probes(4 * 2 * size - 1) == 0
+    assert executor.start_probes(4 * 2 * size) == size
     executor.close()
+    uncalibrated = ThreadExecutor(2)
+    assert uncalibrated.start_probes(10_000) == 0  # nothing to judge
+    uncalibrated.close()
