@@ -15,8 +15,10 @@ import threading
 import time
 import types
 
+import numpy as np
 import pytest
 
+import dpowder as gp
 from dpowder.engine.blockmap import PROBE_SECONDS, THREADS_MUST_GAIN, ThreadExecutor, threads_pay
 
 BLOCKS_PER_GROUP = 10
@@ -190,3 +192,50 @@ def test_few_blocks_get_no_probes():
     uncalibrated = ThreadExecutor(2)
     assert uncalibrated.start_probes(10_000) == 0  # nothing to judge
     uncalibrated.close()
+
+
+RAW = gp.ArrayKey("RAW")
+
+
+class _Recorder(gp.BatchFilter):
+    """Records which thread made each block's ROI (the blocks are cheap
+    Python: the probes are taken, and threads are likely dropped)."""
+
+    def __init__(self):
+        self.made = []
+        self.lock = threading.Lock()
+
+    def process(self, batch, request):
+        with self.lock:
+            self.made.append((threading.get_ident(), request[RAW].roi.begin))
+
+
+def test_a_scan_with_probes_runs_every_block_once_and_stitches_it(monkeypatch):
+    """A ``Scan(num_workers=2)`` of 4096 cheap blocks: enough that the
+    executor runs a pilot, then one probe per thread, then the rest (on
+    threads or on the calling one). Every block runs once, and every voxel
+    of the result is the source's."""
+    data = np.arange(256 * 256, dtype=np.int32).reshape(256, 256)
+    source = gp.ArraySource(RAW, gp.Array(data, gp.ArraySpec(roi=gp.Roi((0, 0), (256, 256)), voxel_size=(1, 1))))
+    recorder = _Recorder()
+    reference = gp.BatchRequest()
+    reference[RAW] = gp.ArraySpec(roi=gp.Roi((0, 0), (4, 4)))
+    pipeline = source + recorder + gp.Scan(reference, num_workers=2)
+    request = gp.BatchRequest()
+    request[RAW] = gp.ArraySpec(roi=gp.Roi((0, 0), (256, 256)))
+    probes = []
+    started = ThreadExecutor.start_probes
+
+    def recording(self, remaining):
+        probes.append((remaining, started(self, remaining)))
+        return probes[-1][1]
+
+    monkeypatch.setattr(ThreadExecutor, "start_probes", recording)
+    with gp.build(pipeline):
+        batch = pipeline.request_batch(request)
+    np.testing.assert_array_equal(batch[RAW].data, data)
+    assert batch[RAW].spec.roi == gp.Roi((0, 0), (256, 256))
+    begins = sorted(tuple(b) for _, b in recorder.made)
+    assert begins == [(y, x) for y in range(0, 256, 4) for x in range(0, 256, 4)]
+    # the probes were taken: after a pilot, for the blocks left
+    assert len(probes) == 1 and probes[0][1] > 0 and probes[0][0] < 4096
