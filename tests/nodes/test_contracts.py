@@ -3,9 +3,12 @@ files check their known answers: same seed -> same batch under sync,
 threads and a LocalCluster; the node pickles small; bad requests fail at
 plan time."""
 
+import os
+import shutil
 import tempfile
 
 import numpy as np
+import pytest
 import zarr
 
 import dpowder as gp
@@ -99,6 +102,17 @@ class TestCropContract(NodeContract):
 
 
 _ZARR = None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_the_zarr_container():
+    """The container ``zarr_container`` made goes with this module's tests
+    (it used to stay in the temporary directory, one per run)."""
+    global _ZARR
+    yield
+    if _ZARR is not None:
+        shutil.rmtree(os.path.dirname(_ZARR), ignore_errors=True)
+        _ZARR = None
 
 
 def zarr_container():
