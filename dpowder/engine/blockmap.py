@@ -26,6 +26,8 @@ See docs/blockwise.md for the decisions and their reasons.
 
 import collections
 import concurrent.futures
+import contextlib
+import gc
 import logging
 import math
 import threading
@@ -1110,6 +1112,43 @@ def _check_lowerable(request, what):
         )
 
 
+_frozen_lock = threading.Lock()
+_frozen_depth = 0
+
+
+@contextlib.contextmanager
+def older_objects_frozen():
+    """Leave the objects that exist now out of the garbage collector's full
+    collections while this runs (``gc.freeze``; ``gc.unfreeze`` after).
+
+    A Scan keeps every block's output until it is stitched; those objects
+    outlive the young generations and set off full collections, and each
+    full collection walks every object of the process (the imported
+    libraries': measured 50-100 ms each, one or two per 4096-block Scan,
+    13-20% of its time). Frozen, the older objects are not walked; garbage
+    among them is collected once this ends (delayed, not lost); the
+    Scan's own garbage is collected as always. Nested and concurrent Scans
+    freeze once; a process that froze objects itself is left alone."""
+    global _frozen_depth
+    with _frozen_lock:
+        # objects frozen by someone else are not ours to unfreeze
+        ours = _frozen_depth > 0 or gc.get_freeze_count() == 0
+        if ours:
+            if _frozen_depth == 0:
+                gc.freeze()
+            _frozen_depth += 1
+    if not ours:
+        yield
+        return
+    try:
+        yield
+    finally:
+        with _frozen_lock:
+            _frozen_depth -= 1
+            if _frozen_depth == 0:
+                gc.unfreeze()
+
+
 def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
     """Run every block request of ``requests`` (``ShiftedRequests``) through
     ``node``'s upstream, where ``node.executor()`` says, grouped as
@@ -1133,18 +1172,19 @@ def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
                 metas[int(index)] = summary.meta[position]
 
     progress = Progress(progress_callback, requests.num_blocks)
-    try:
-        failures, _ = drive(
-            job, np.arange(requests.num_blocks), executor, progress, on_group_done, cache_size=cache_size
-        )
-    finally:
-        progress.stop()
-        if hasattr(executor, "close"):
-            executor.close()
-    raise_failures(failures, requests.num_blocks, node.describe())
-    if empty:
-        return Batch()
-    return stitch(request, requests, spec, located.__getitem__, metas.__getitem__, executor.client)
+    with older_objects_frozen():
+        try:
+            failures, _ = drive(
+                job, np.arange(requests.num_blocks), executor, progress, on_group_done, cache_size=cache_size
+            )
+        finally:
+            progress.stop()
+            if hasattr(executor, "close"):
+                executor.close()
+        raise_failures(failures, requests.num_blocks, node.describe())
+        if empty:
+            return Batch()
+        return stitch(request, requests, spec, located.__getitem__, metas.__getitem__, executor.client)
 
 
 def lower_scan(node, requests, request, spec):
