@@ -1137,16 +1137,14 @@ def older_objects_frozen():
             if _frozen_depth == 0:
                 gc.freeze()
             _frozen_depth += 1
-    if not ours:
-        yield
-        return
     try:
         yield
     finally:
-        with _frozen_lock:
-            _frozen_depth -= 1
-            if _frozen_depth == 0:
-                gc.unfreeze()
+        if ours:
+            with _frozen_lock:
+                _frozen_depth -= 1
+                if _frozen_depth == 0:
+                    gc.unfreeze()
 
 
 def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
