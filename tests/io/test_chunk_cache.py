@@ -1,7 +1,9 @@
 """The decoded-chunk cache of ``io/chunks.py``: a chunk read again is not
 decoded again while it is cached, the cache holds at most
 ``dpowder.io.chunk-cache`` bytes (dask config; ``0`` keeps none), and a
-chunk rewritten since is read anew."""
+chunk rewritten since is read anew. A chunk read in part is cached at once,
+one read on the chunk grid (a tiling scan's block) from its second such
+read on."""
 
 import dask
 import numpy as np
@@ -15,10 +17,14 @@ from dpowder.io import chunks
 def array(tmp_path):
     a = zarr.create_array(store=str(tmp_path / "c.zarr"), shape=(64, 64), chunks=(16, 16), dtype="uint16", zarr_format=2)
     a[:] = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
-    chunks._cache.entries.clear()
-    chunks._cache.size = 0
+    _clear()
     yield a
+    _clear()
+
+
+def _clear():
     chunks._cache.entries.clear()
+    chunks._cache.seen.clear()
     chunks._cache.size = 0
 
 
@@ -38,13 +44,16 @@ def test_a_cached_chunk_is_decoded_once_and_the_cache_keeps_its_budget(array, mo
     reader = chunks.reader_for(array)
     assert reader is not None
     calls = _decodes(reader, monkeypatch)
-    block = (slice(0, 16), slice(0, 32))  # two chunks of 512 bytes
+    block = (slice(0, 15), slice(1, 32))  # parts of two chunks of 512 bytes
     np.testing.assert_array_equal(reader.read(block), array[block])
     np.testing.assert_array_equal(reader.read(block), array[block])
     assert len(calls) == 2
+    assert len(chunks._cache.entries) == 2
     with dask.config.set({"dpowder.io.chunk-cache": "2 KiB"}):
-        # sixteen chunks read: four fit, the least recently used went first
-        np.testing.assert_array_equal(reader.read((slice(0, 64), slice(0, 64))), array[:])
+        # sixteen chunks read whole twice (cached from the second read on):
+        # four fit, the least recently used went first
+        for _ in range(2):
+            np.testing.assert_array_equal(reader.read((slice(0, 64), slice(0, 64))), array[:])
         assert chunks._cache.size == 2048
         assert len(chunks._cache.entries) == 4
 
@@ -65,3 +74,33 @@ def test_a_chunk_rewritten_since_is_read_again(array):
     assert reader.read((slice(0, 2), slice(0, 2)))[0, 0] == 0
     array[0:16, 0:16] = 7
     assert reader.read((slice(0, 2), slice(0, 2)))[0, 0] == 7
+
+
+def test_a_chunk_read_on_the_chunk_grid_is_cached_from_its_second_read_on(array, monkeypatch):
+    reader = chunks.reader_for(array)
+    calls = _decodes(reader, monkeypatch)
+    # chunks (0, 0) and (0, 1), on the grid: a block of a scan that tiles the chunks
+    block = (slice(0, 16), slice(0, 32))
+    for reads in (2, 4, 4, 4):
+        np.testing.assert_array_equal(reader.read(block), array[block])
+        assert len(calls) == reads
+    assert len(chunks._cache.entries) == 2
+    # off the grid (context, a random crop): every chunk it decodes is
+    # cached at once, the whole ones too
+    np.testing.assert_array_equal(reader.read((slice(16, 33), slice(0, 16))), array[16:33, :16])
+    assert len(calls) == 6
+    assert len(chunks._cache.entries) == 4
+    np.testing.assert_array_equal(reader.read((slice(16, 32), slice(0, 16))), array[16:32, :16])
+    assert len(calls) == 6
+
+
+def test_an_edge_chunk_read_to_the_array_s_end_is_on_the_grid(tmp_path, monkeypatch):
+    a = zarr.create_array(store=str(tmp_path / "e.zarr"), shape=(20,), chunks=(16,), dtype="uint8", zarr_format=2)
+    a[:] = np.arange(20, dtype=np.uint8)
+    _clear()
+    reader = chunks.reader_for(a)
+    calls = _decodes(reader, monkeypatch)
+    for reads, cached in ((1, 0), (2, 1), (2, 1)):
+        np.testing.assert_array_equal(reader.read((slice(16, 20),)), np.arange(16, 20))
+        assert (len(calls), len(chunks._cache.entries)) == (reads, cached)
+    _clear()
