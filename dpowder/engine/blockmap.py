@@ -1121,8 +1121,9 @@ def older_objects_frozen():
     """Leave the objects that exist now out of the garbage collector's full
     collections while this runs (``gc.freeze``; ``gc.unfreeze`` after).
 
-    A Scan keeps every block's output until it is stitched; those objects
-    outlive the young generations and set off full collections, and each
+    A Scan's blocks make objects that outlive the young generations (a
+    group's outputs until the group is stitched; on a cluster, every
+    block's summary) and set off full collections, and each
     full collection walks every object of the process (the imported
     libraries': measured 50-100 ms each, one or two per 4096-block Scan,
     13-20% of its time). Frozen, the older objects are not walked; garbage
@@ -1154,19 +1155,27 @@ def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
     ``request``: empty for an empty request (block results stay on the
     workers and are dropped), else the blocks stitched into numpy arrays
     (see ``stitch``)."""
-    from .stitch import stitch
+    from .stitch import Stitcher, stitch
 
     empty = len(request) == 0
     plan_ends(node, requests)
     executor = node.executor()
     job = PipelineJob(node.get_upstream_provider(), requests, keep=not empty, retries=2)
     located, metas = {}, {}
+    # blocks made here are stitched as they come, on a cluster once all are done
+    stitcher = Stitcher(request, requests, spec) if executor.client is None and not empty else None
 
     def on_group_done(future, group, summary):
-        if not empty:
-            ref = future if executor.client is not None else future.result()
+        if stitcher is not None:
+            result = future.result()
             for position, index in enumerate(group):
-                located[int(index)] = (ref, position)
+                output = result.outputs[position]
+                if output is not None:
+                    stitcher.add(int(index), output, summary.meta[position])
+            result.outputs = None
+        elif not empty:
+            for position, index in enumerate(group):
+                located[int(index)] = (future, position)
                 metas[int(index)] = summary.meta[position]
 
     progress = Progress(progress_callback, requests.num_blocks)
@@ -1182,6 +1191,8 @@ def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
         raise_failures(failures, requests.num_blocks, node.describe())
         if empty:
             return Batch()
+        if stitcher is not None:
+            return stitcher.batch()
         return stitch(request, requests, spec, located.__getitem__, metas.__getitem__, executor.client)
 
 

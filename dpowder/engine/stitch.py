@@ -4,8 +4,9 @@ Blocks overlap where the last shift of an axis was snapped back to stay
 inside the volume. gunpowder fills blocks in scan order, so where blocks
 overlap the later one wins; along each axis block ``j`` therefore owns
 ``[begin_j, begin_{j+1})`` and the last block the rest. The stitched array
-is the grid of those pieces, copied into one numpy array (assembled on the
-cluster and gathered, where the blocks ran on one).
+is the grid of those pieces, copied into one numpy array: as each block is
+made, where the blocks run in this process (``Stitcher``); assembled on the
+cluster and gathered, where they ran on one (``stitch``).
 """
 
 import itertools
@@ -107,19 +108,89 @@ def pieces(roi, key, requests, voxel_size, leading):
     return result, axes
 
 
-def stitch(request, requests, spec, locate, meta, client=None):
-    """The batch for ``request`` (a Scan's non-empty request) from the
-    blocks of ``requests`` (``ShiftedRequests``). ``locate(index)`` gives
-    ``(group, position)``: the group's future (with a ``client``) or its
-    ``GroupResult``, and the block's place in it; ``meta(index)`` the
-    block's summary ``({key: (dtype, leading shape)}, {key: Graph})``.
+class Stitcher:
+    """Stitches the blocks of ``requests`` (``ShiftedRequests``) made in
+    this process into the batch for ``request`` (a Scan's non-empty
+    request) as they come (``add``): each block's pieces are copied into
+    place and its arrays can go, so that a Scan holds the result once, not
+    also every block's output (and the many small objects of those, which
+    cost the garbage collector full passes). Blocks may come in any order:
+    the pieces are disjoint. The arrays take block 0's dtype and leading
+    shape; blocks that come before it wait for it."""
 
-    The arrays are numpy arrays: blocks made here are copied into place;
-    blocks on a cluster are assembled there and gathered, so that the batch
-    stays valid when the cluster goes (gunpowder's Scan returns its data).
+    def __init__(self, request, requests, spec):
+        self.request = request
+        self.requests = requests
+        self.spec = spec
+        # key -> (result array, {block index: [(source, target) slices]}),
+        # once block 0 came
+        self.started = False
+        self.arrays: dict = {}
+        # key -> block 0's data, for arrays without a ROI or nonspatial
+        self.whole: dict = {}
+        self.waiting: list = []
+        self.metas: dict = {}
+
+    def add(self, index, output, meta):
+        """Block ``index``'s output batch and its summary (``GroupResult.summary``)."""
+        self.metas[index] = meta
+        if not self.started:
+            if index != 0:
+                self.waiting.append((index, output))
+                return
+            self._start(output, meta)
+            for waiting, waiting_output in self.waiting:
+                self._place(waiting, waiting_output)
+            self.waiting = []
+        self._place(index, output)
+
+    def _start(self, output, meta):
+        self.started = True
+        for key, request_spec in self.request.array_specs.items():
+            dtype, leading = meta[0][key]
+            roi = request_spec.roi
+            if roi is None or self.spec[key].nonspatial:
+                self.whole[key] = np.asarray(output[key].data)
+                continue
+            voxel_size = self.spec[key].voxel_size
+            parts, _ = pieces(roi, key, self.requests, voxel_size, leading)
+            out = np.zeros(tuple(leading) + tuple(s // v for s, v in zip(roi.shape, voxel_size)), dtype=dtype)
+            by_block: dict = {}
+            for part in parts:
+                if part.index is not None:
+                    by_block.setdefault(part.index, []).append((part.source, part.target))
+            self.arrays[key] = (out, by_block)
+
+    def _place(self, index, output):
+        for key, (out, by_block) in self.arrays.items():
+            for source, target in by_block.get(index, ()):
+                out[target] = output[key].data[source]
+
+    def batch(self):
+        """The stitched batch, once every block was added."""
+        batch = Batch()
+        for key, request_spec in self.request.array_specs.items():
+            array_spec = self.spec[key].copy()
+            array_spec.roi = request_spec.roi
+            data = self.whole[key] if key in self.whole else self.arrays[key][0]
+            batch[key] = Array(data, array_spec)
+        _merge_graphs(self.request, self.requests, self.spec, self.metas.__getitem__, batch)
+        return batch
+
+
+def stitch(request, requests, spec, locate, meta, client):
+    """The batch for ``request`` (a Scan's non-empty request) from the
+    blocks of ``requests`` (``ShiftedRequests``) made on the cluster of
+    ``client``. ``locate(index)`` gives ``(group, position)``: the group's
+    future and the block's place in it; ``meta(index)`` the block's summary
+    ``({key: (dtype, leading shape)}, {key: Graph})``.
+
+    The arrays are assembled on the cluster and gathered as numpy arrays,
+    so that the batch stays valid when the cluster goes (gunpowder's Scan
+    returns its data).
     """
-    if client is not None:
-        import dask.array as da
+    import dask.array as da
+
     batch = Batch()
     first_meta = meta(0)
     lazy = {}
@@ -130,37 +201,32 @@ def stitch(request, requests, spec, locate, meta, client=None):
         array_spec.roi = roi
         if roi is None or spec[key].nonspatial:
             group, position = locate(0)
-            if client is None:
-                batch[key] = Array(np.asarray(group.outputs[position][key].data), array_spec)
-            else:
-                lazy[key] = (_piece(group, position, key, (), leading, dtype), array_spec)
+            lazy[key] = (_piece(group, position, key, (), leading, dtype), array_spec)
             continue
         voxel_size = spec[key].voxel_size
         parts, axes = pieces(roi, key, requests, voxel_size, leading)
-        if client is None:
-            out = np.zeros(tuple(leading) + tuple(s // v for s, v in zip(roi.shape, voxel_size)), dtype=dtype)
-            for part in parts:
-                if part.index is not None:
-                    group, position = locate(part.index)
-                    out[part.target] = group.outputs[position][key].data[part.source]
-            batch[key] = Array(out, array_spec)
-        else:
-            lazy_parts = []
-            for part in parts:
-                if part.index is None:
-                    lazy_parts.append(da.zeros(part.shape, dtype=dtype))
-                else:
-                    group, position = locate(part.index)
-                    lazy_parts.append(_piece(group, position, key, part.source, part.shape, dtype))
-            nested = _nest(lazy_parts, [len(a) for a in axes])
-            lazy[key] = (da.block(nested) if len(lazy_parts) > 1 else lazy_parts[0], array_spec)
+        lazy_parts = []
+        for part in parts:
+            if part.index is None:
+                lazy_parts.append(da.zeros(part.shape, dtype=dtype))
+            else:
+                group, position = locate(part.index)
+                lazy_parts.append(_piece(group, position, key, part.source, part.shape, dtype))
+        nested = _nest(lazy_parts, [len(a) for a in axes])
+        lazy[key] = (da.block(nested) if len(lazy_parts) > 1 else lazy_parts[0], array_spec)
 
     if lazy:
         keys = list(lazy)
         computed = client.compute([lazy[k][0] for k in keys], sync=True)
         for key, data in zip(keys, computed):
             batch[key] = Array(np.asarray(data), lazy[key][1])
+    _merge_graphs(request, requests, spec, meta, batch)
+    return batch
 
+
+def _merge_graphs(request, requests, spec, meta, batch):
+    """The graphs of ``request`` into ``batch``: every block's graph
+    (``meta(index)[1]``), less the nodes made on a block's boundary."""
     if request.graph_specs:
         import networkx as nx
     for key, request_spec in request.graph_specs.items():
@@ -179,7 +245,6 @@ def stitch(request, requests, spec, locate, meta, client=None):
             part = part.subgraph(inside)
             merged = part.copy() if merged is None else nx.compose(merged, part)
         batch[key] = Graph.from_nx_graph(merged if merged is not None else nx.Graph(), graph_spec)
-    return batch
 
 
 def _piece(group, position, key, slices, shape, dtype):
