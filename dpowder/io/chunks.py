@@ -46,8 +46,9 @@ import dask.utils
 import numcodecs
 import numpy as np
 
-#: chunks read on the chunk grid once that the cache remembers, to cache them when read again
-SEEN_CHUNKS = 1 << 16
+#: chunks read on the chunk grid once that the cache remembers, to cache them
+#: when read again (a path each, ~3 MiB in all; more than the cache holds)
+SEEN_CHUNKS = 1 << 14
 
 #: bytes of decoded chunks kept per process (least recently used go first)
 #: unless the dask config value ``dpowder.io.chunk-cache`` says otherwise

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 
 from ..engine import record
+from ..engine.consistency import check_request
 from ..errors import BatchRequestError, PipelineSetupError
 from ..provider_spec import ProviderSpec
 
@@ -329,8 +330,6 @@ class BatchProvider:
         provides or off its voxel grid. Called for every node while a
         request is planned, before any task runs; a node with further
         requirements on its requests overrides it (calling ``super()``)."""
-        from ..engine.consistency import check_request
-
         check_request(self, request)
 
 
