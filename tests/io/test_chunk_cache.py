@@ -104,3 +104,31 @@ def test_an_edge_chunk_read_to_the_array_s_end_is_on_the_grid(tmp_path, monkeypa
         np.testing.assert_array_equal(reader.read((slice(16, 20),)), np.arange(16, 20))
         assert (len(calls), len(chunks._cache.entries)) == (reads, cached)
     _clear()
+
+
+def test_a_scan_that_tiles_the_chunks_caches_them_from_its_second_run_on(tmp_path):
+    import dpowder as gp
+
+    raw = gp.ArrayKey("RAW")
+    a = zarr.create_array(store=str(tmp_path / "s.zarr"), name="raw", shape=(32, 32), chunks=(16, 16), dtype="uint8")
+    a[:] = np.arange(32 * 32).reshape(32, 32) % 251
+    _clear()
+
+    def scan(block):
+        reference = gp.BatchRequest({raw: gp.ArraySpec(roi=gp.Roi((0, 0), (block, block)))})
+        pipeline = gp.ZarrSource(str(tmp_path / "s.zarr"), {raw: "raw"}) + gp.Scan(reference)
+        request = gp.BatchRequest({raw: gp.ArraySpec(roi=gp.Roi((0, 0), (32, 32)))})
+        with gp.build(pipeline):
+            return pipeline.request_batch(request)[raw].data
+
+    # blocks of 16 on the 16 grid: each chunk read once, none kept
+    np.testing.assert_array_equal(scan(16), a[:])
+    assert not chunks._cache.entries and len(chunks._cache.seen) == 4
+    # the same scan again reads them again: now they are kept
+    np.testing.assert_array_equal(scan(16), a[:])
+    assert len(chunks._cache.entries) == 4 and not chunks._cache.seen
+    _clear()
+    # blocks of 8: a chunk is read in parts, by four blocks, and kept at once
+    np.testing.assert_array_equal(scan(8), a[:])
+    assert len(chunks._cache.entries) == 4 and not chunks._cache.seen
+    _clear()
