@@ -95,15 +95,12 @@ class PipelineJob:
     upstream links) and are relinked on shallow copies once per task.
     """
 
-    def __init__(self, upstream, requests, keep, retries, markers=None, sink=None):
+    def __init__(self, upstream, requests, keep, retries, markers=None):
         self.nodes, self.tree = record.subtree(upstream)
         self.requests = requests
         self.keep = keep
         self.retries = retries
         self.markers = markers
-        # in-process only: ``sink(index, batch)`` takes each block's batch
-        # as it is made (a Scan's ``Stitcher``)
-        self.sink = sink
         self.num_blocks = requests.num_blocks
 
     def open(self):
@@ -117,8 +114,6 @@ class PipelineJob:
             if self.markers is not None:
                 # only now are the block's writes complete
                 self.markers.mark(self.requests.block_id(index))
-            if self.sink is not None:
-                self.sink(index, batch)
             return batch if self.keep else None
 
         return run
@@ -192,20 +187,22 @@ class GroupResult:
         ``None`` for a failed block)."""
         meta = None
         if self.outputs is not None:
-            meta = [None if batch is None else batch_meta(batch) for batch in self.outputs]
+            meta = [
+                None
+                if batch is None
+                else (
+                    {
+                        k: (
+                            a.data.dtype,
+                            a.data.shape[: a.data.ndim - (a.spec.roi.dims if a.spec.roi is not None else 0)],
+                        )
+                        for k, a in batch.arrays.items()
+                    },
+                    dict(batch.graphs),
+                )
+                for batch in self.outputs
+            ]
         return GroupResult(self.done, self.failures, None, meta)
-
-
-def batch_meta(batch):
-    """The small part of a block's output batch: ``({array_key: (dtype,
-    leading shape)}, {graph_key: Graph})``."""
-    return (
-        {
-            k: (a.data.dtype, a.data.shape[: a.data.ndim - (a.spec.roi.dims if a.spec.roi is not None else 0)])
-            for k, a in batch.arrays.items()
-        },
-        dict(batch.graphs),
-    )
 
 
 def run_group(job, indices, budget_seconds=None):
@@ -1124,9 +1121,9 @@ def older_objects_frozen():
     """Leave the objects that exist now out of the garbage collector's full
     collections while this runs (``gc.freeze``; ``gc.unfreeze`` after).
 
-    A Scan's blocks make objects that outlive the young generations (each
-    block's summary; on a cluster, its futures and outputs until they are
-    stitched) and set off full collections, and each
+    A Scan's blocks make objects that outlive the young generations (a
+    group's outputs until the group is stitched; on a cluster, every
+    block's summary) and set off full collections, and each
     full collection walks every object of the process (the imported
     libraries': measured 50-100 ms each, one or two per 4096-block Scan,
     13-20% of its time). Frozen, the older objects are not walked; garbage
@@ -1163,23 +1160,20 @@ def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
     empty = len(request) == 0
     plan_ends(node, requests)
     executor = node.executor()
+    job = PipelineJob(node.get_upstream_provider(), requests, keep=not empty, retries=2)
     located, metas = {}, {}
-    # blocks made here are stitched as they are made (none kept), on a
-    # cluster once all are done
+    # blocks made here are stitched as they come, on a cluster once all are done
     stitcher = Stitcher(request, requests, spec) if executor.client is None and not empty else None
-    if stitcher is None:
-        job = PipelineJob(node.get_upstream_provider(), requests, keep=not empty, retries=2)
-    else:
-        job = PipelineJob(
-            node.get_upstream_provider(),
-            requests,
-            keep=False,
-            retries=2,
-            sink=lambda index, batch: stitcher.add(index, batch, batch_meta(batch)),
-        )
 
     def on_group_done(future, group, summary):
-        if not empty and stitcher is None:
+        if stitcher is not None:
+            result = future.result()
+            for position, index in enumerate(group):
+                output = result.outputs[position]
+                if output is not None:
+                    stitcher.add(int(index), output, summary.meta[position])
+            result.outputs = None
+        elif not empty:
             for position, index in enumerate(group):
                 located[int(index)] = (future, position)
                 metas[int(index)] = summary.meta[position]

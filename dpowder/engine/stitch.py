@@ -10,7 +10,6 @@ cluster and gathered, where they ran on one (``stitch``).
 """
 
 import itertools
-import threading
 
 import numpy as np
 
@@ -112,13 +111,12 @@ def pieces(roi, key, requests, voxel_size, leading):
 class Stitcher:
     """Stitches the blocks of ``requests`` (``ShiftedRequests``) made in
     this process into the batch for ``request`` (a Scan's non-empty
-    request) as they are made (``add``, from any thread): each block's
-    pieces are copied into place and its arrays can go, so that a Scan
-    holds the result once and the blocks in the making, not also every
-    block's output (and the many small objects of those, which cost the
-    garbage collector full passes). Blocks may come in any order: the
-    pieces are disjoint. The arrays take block 0's dtype and leading shape;
-    blocks that come before it wait for it."""
+    request) as they come (``add``): each block's pieces are copied into
+    place and its arrays can go, so that a Scan holds the result once, not
+    also every block's output (and the many small objects of those, which
+    cost the garbage collector full passes). Blocks may come in any order:
+    the pieces are disjoint. The arrays take block 0's dtype and leading
+    shape; blocks that come before it wait for it."""
 
     def __init__(self, request, requests, spec):
         self.request = request
@@ -132,14 +130,9 @@ class Stitcher:
         self.whole: dict = {}
         self.waiting: list = []
         self.metas: dict = {}
-        self.lock = threading.Lock()
 
     def add(self, index, output, meta):
-        """Block ``index``'s output batch and its summary (``blockmap.batch_meta``)."""
-        with self.lock:
-            self._add(index, output, meta)
-
-    def _add(self, index, output, meta):
+        """Block ``index``'s output batch and its summary (``GroupResult.summary``)."""
         self.metas[index] = meta
         if not self.started:
             if index != 0:

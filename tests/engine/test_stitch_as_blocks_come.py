@@ -1,7 +1,7 @@
 """A Scan whose blocks run in this process stitches each block into the
-result as it is made and lets the block's arrays go (``stitch.Stitcher``):
-it holds the result once, not also every block's output. Blocks may come
-in any order, from any thread; block 0 sets the dtype."""
+result as its group finishes and lets the block's arrays go
+(``stitch.Stitcher``): it holds the result once, not also every block's
+output. Blocks may finish in any order; block 0 sets the dtype."""
 
 import time
 import tracemalloc
@@ -9,6 +9,7 @@ import tracemalloc
 import numpy as np
 
 import dpowder as gp
+from dpowder.engine import blockmap
 from dpowder.engine.stitch import Stitcher
 from dpowder.nodes.scan import ShiftedRequests
 
@@ -29,7 +30,7 @@ class _SlowSource(gp.BatchProvider):
         self.provides(RAW, gp.ArraySpec(roi=gp.Roi((0, 0, 0), self.shape), voxel_size=(1, 1, 1), dtype=np.int32))
 
     def provide(self, request):
-        time.sleep(0.005)
+        time.sleep(0.02)
         roi = request[RAW].roi
         data = self.volume[roi.to_slices()].copy()
         self.made.append(roi)
@@ -40,13 +41,16 @@ class _SlowSource(gp.BatchProvider):
         return batch
 
 
-def test_a_block_s_arrays_go_once_it_is_stitched():
-    source = _SlowSource((96, 128, 128))
+def test_a_block_s_arrays_go_once_it_is_stitched(monkeypatch):
+    # small groups (blocks of 0.02 s, at most 0.04 s of work per group, more
+    # for the first): a group holds its blocks' outputs until it is done
+    monkeypatch.setattr(blockmap, "TARGET_TASK_SECONDS", 0.04)
+    source = _SlowSource((96, 64, 64))
     reference = gp.BatchRequest()
-    reference[RAW] = gp.ArraySpec(roi=gp.Roi((0, 0, 0), (2, 128, 128)))
+    reference[RAW] = gp.ArraySpec(roi=gp.Roi((0, 0, 0), (2, 64, 64)))
     pipeline = source + gp.Scan(reference, num_workers=1)
     request = gp.BatchRequest()
-    request[RAW] = gp.ArraySpec(roi=gp.Roi((0, 0, 0), (96, 128, 128)))
+    request[RAW] = gp.ArraySpec(roi=gp.Roi((0, 0, 0), (96, 64, 64)))
     with gp.build(pipeline):
         tracemalloc.start()
         try:
@@ -55,15 +59,13 @@ def test_a_block_s_arrays_go_once_it_is_stitched():
         finally:
             tracemalloc.stop()
     data = batch[RAW].data
-    assert data.dtype == np.int32 and data.shape == (96, 128, 128)
+    assert data.dtype == np.int32 and data.shape == (96, 64, 64)
     assert data[0, 0, 0] == 0 and data[95, 63, 62] == 9500 + 630 + 62 and data[13, 1, 3] == 1313
     assert len(source.made) == 48
-    # the result (6 MiB) and, besides, the block in the making (128 KiB)
-    # and the engine's own objects: measured 1.04 times the result; with
-    # each group's outputs kept until the group was done (groups of 0.05 s
-    # of blocks) it was 1.84 times, with every block's kept until the end
-    # more
-    assert peak < 1.15 * data.nbytes, (peak, data.nbytes)
+    # the result (1.5 MiB) and, besides, a group's blocks (32 KiB each):
+    # measured 1.26 times the result; with every block's output kept until
+    # the end it was 2.15 times
+    assert peak < 1.5 * data.nbytes, (peak, data.nbytes)
 
 
 def _block(index, dtype=np.int16):
