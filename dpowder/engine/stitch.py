@@ -4,9 +4,9 @@ Blocks overlap where the last shift of an axis was snapped back to stay
 inside the volume. gunpowder fills blocks in scan order, so where blocks
 overlap the later one wins; along each axis block ``j`` therefore owns
 ``[begin_j, begin_{j+1})`` and the last block the rest. The stitched array
-is the grid of those pieces, copied into one numpy array: as each block is
-made, where the blocks run in this process (``Stitcher``); assembled on the
-cluster and gathered, where they ran on one (``stitch``).
+is the grid of those pieces, copied into one numpy array: as the blocks'
+groups finish, where the blocks run in this process (``Stitcher``);
+assembled on the cluster and gathered, where they ran on one (``stitch``).
 """
 
 import itertools
