@@ -182,7 +182,7 @@ class ChunkReader:
         self.fill_value = 0 if array.fill_value is None else array.fill_value
         self.encode_key = array.metadata.encode_chunk_key
 
-    def _chunk(self, coords: tuple[int, ...], aligned: bool = False) -> np.ndarray | None:
+    def _chunk(self, coords: tuple[int, ...], aligned: bool) -> np.ndarray | None:
         """Chunk ``coords``, decoded (None: not stored, the fill value);
         ``aligned``: for a read on the chunk grid (see the module docstring
         on what is cached)."""
