@@ -84,12 +84,39 @@ def test_daisys_api_uses_only_the_engines_public_names():
 
 def test_import_dpowder_loads_no_heavy_optional_module():
     """Every process of a stream's cluster imports dpowder: what only some
-    pipelines need (HDF5, graphs, xarray, the frameworks) is imported on
-    first use."""
+    pipelines need (HDF5, zarr, scipy's filters, graphs, xarray, the
+    frameworks) is imported on first use."""
     import subprocess
     import sys
 
-    heavy = ["h5py", "networkx", "xarray", "pandas", "skimage", "torch", "jax", "tensorflow"]
+    heavy = ["h5py", "networkx", "xarray", "pandas", "skimage", "torch", "jax", "tensorflow", "zarr", "scipy.ndimage"]
     code = f"import sys, dpowder; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+ZARR_AFTER_IMPORT = """
+import sys
+import numpy as np
+import dpowder as gp
+assert "zarr" not in sys.modules
+import zarr
+root = zarr.open_group(sys.argv[1], mode="w", zarr_format=2)
+root.create_array("raw", shape=(4, 4), dtype="uint8")[:] = np.arange(16).reshape(4, 4)
+raw = gp.ArrayKey("RAW")
+source = gp.ZarrSource(sys.argv[1], {raw: "raw"})
+with gp.build(source):
+    batch = source.request_batch(gp.BatchRequest({raw: gp.ArraySpec(roi=gp.Roi((1, 2), (2, 2)))}))
+print(batch[raw].data.tolist())
+"""
+
+
+def test_zarr_nodes_import_zarr_when_set_up(tmp_path):
+    """The zarr nodes reach dpowder.io.zarr through a lazy module: a flat
+    script that imports dpowder first, zarr later, reads as before."""
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "c.zarr")
+    out = subprocess.run([sys.executable, "-c", ZARR_AFTER_IMPORT, path], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[[6, 7], [10, 11]]"

@@ -26,13 +26,20 @@ import concurrent.futures
 import itertools
 import os
 import threading
+from typing import TYPE_CHECKING
 
 import dask
 import numpy as np
-from scipy import ndimage
 
+from .._lazy import LazyModule
 from ..coordinate import Coordinate
 from ..roi import Roi
+
+if TYPE_CHECKING:
+    from scipy import ndimage
+else:
+    # imported when first used, not with dpowder
+    ndimage = LazyModule("scipy.ndimage")
 
 # slack for floating point when snapping source positions to voxels
 _EPS = 1e-6

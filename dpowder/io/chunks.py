@@ -444,3 +444,24 @@ def writer_for(array: Any) -> ChunkWriter | None:
         return None
     write_empty = bool(getattr(array.config, "write_empty_chunks", True))
     return ChunkWriter(reader, encoder[0], encoder[1], write_empty)
+
+
+#: the most bytes a chunk of a dataset dpowder creates holds (``default_chunks``)
+DEFAULT_CHUNK_BYTES = 16 * 2**20
+
+
+def default_chunks(block_shape, dataset_shape, itemsize, channel_dims):
+    """Chunks the shape of the first written block (so that blocks of a
+    blockwise run write whole chunks), halved along the longest spatial axis
+    until a chunk holds at most ``DEFAULT_CHUNK_BYTES``; channels are kept
+    together."""
+    chunks = [max(1, min(b, n)) for b, n in zip(block_shape, dataset_shape)]
+    while int(np.prod(chunks)) * itemsize > DEFAULT_CHUNK_BYTES:
+        spatial = list(range(channel_dims, len(chunks)))
+        if not spatial:
+            break
+        axis = max(spatial, key=lambda a: chunks[a])
+        if chunks[axis] == 1:
+            break
+        chunks[axis] = (chunks[axis] + 1) // 2
+    return tuple(chunks)

@@ -29,10 +29,8 @@ from zarr.storage import LocalStore, MemoryStore, WrapperStore, ZipStore
 from ..coordinate import Coordinate
 from ..errors import ArgumentError, DataSourceError, WriteError
 from . import chunks, locks
+from .chunks import DEFAULT_CHUNK_BYTES, default_chunks  # noqa: F401 (re-exported)
 from .metadata import add_ome_multiscale, default_axis_names, funlib_attributes, ome_multiscale, read_metadata
-
-# the most a default chunk holds; blocks larger than this are split
-DEFAULT_CHUNK_BYTES = 16 * 2**20
 
 
 METADATA_FILES = (".zgroup", ".zarray", ".zattrs", ".zmetadata", "zarr.json")
@@ -462,23 +460,6 @@ def write(array, starts, data, dataset, where):
             writer.write(tuple(starts), np.asarray(data))
         else:
             array[tuple(slice(b, e) for b, e in zip(starts, stops))] = data
-
-
-def default_chunks(block_shape, dataset_shape, itemsize, channel_dims):
-    """Chunks the shape of the first written block (so that blocks of a
-    blockwise run write whole chunks), halved along the longest spatial axis
-    until a chunk holds at most ``DEFAULT_CHUNK_BYTES``; channels are kept
-    together."""
-    chunks = [max(1, min(b, n)) for b, n in zip(block_shape, dataset_shape)]
-    while int(np.prod(chunks)) * itemsize > DEFAULT_CHUNK_BYTES:
-        spatial = list(range(channel_dims, len(chunks)))
-        if not spatial:
-            break
-        axis = max(spatial, key=lambda a: chunks[a])
-        if chunks[axis] == 1:
-            break
-        chunks[axis] = (chunks[axis] + 1) // 2
-    return tuple(chunks)
 
 
 def compressors(compression_type, zarr_format: int, checksum: bool | None = None):

@@ -1,8 +1,9 @@
 """``DefectAugment``: section-wise defects of an intensity array."""
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import ndimage
 
+from .._lazy import LazyModule
 from ..array import Array
 from ..batch import Batch
 from ..batch_request import BatchRequest
@@ -12,6 +13,12 @@ from ..pipeline import Pipeline
 from .checks import check_probability, check_provided
 from .batch_filter import BatchFilter
 from ..engine import record
+
+if TYPE_CHECKING:
+    from scipy import ndimage
+else:
+    # imported when first used, not with dpowder
+    ndimage = LazyModule("scipy.ndimage")
 
 MISSING, LOW_CONTRAST, ARTIFACT, DEFORM = 1, 2, 3, 4
 

@@ -1,9 +1,10 @@
 """``ExcludeLabels``: replace some labels by background, optionally with an
 ignore mask around them."""
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt
 
+from .._lazy import LazyModule
 from ..array import Array
 from ..batch import Batch
 from ..batch_request import BatchRequest
@@ -11,6 +12,12 @@ from ..coordinate import Coordinate
 from ..roi import Roi
 from .batch_filter import BatchFilter
 from .checks import check_integer_data, check_integer_labels, check_provided
+
+if TYPE_CHECKING:
+    from scipy import ndimage
+else:
+    # imported when first used, not with dpowder
+    ndimage = LazyModule("scipy.ndimage")
 
 
 class ExcludeLabels(BatchFilter):
@@ -92,7 +99,7 @@ class ExcludeLabels(BatchFilter):
         if excluded.all():
             keep = np.zeros(data.shape, dtype=np.uint8)
         else:
-            distance = distance_transform_edt(excluded, sampling=tuple(voxel_size))
+            distance = ndimage.distance_transform_edt(excluded, sampling=tuple(voxel_size))
             keep = (distance <= self.ignore_mask_erode).astype(np.uint8)
         spec = self.spec[self.ignore_mask].copy()
         spec.roi = labels.spec.roi

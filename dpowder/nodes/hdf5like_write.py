@@ -6,8 +6,8 @@ import numpy as np
 
 from ..batch_request import BatchRequest
 from ..coordinate import Coordinate
+from ..io.chunks import default_chunks
 from ..io.lazy import to_numpy
-from ..io.zarr import default_chunks
 from ..errors import PipelineSetupError, WriteError
 from ..roi import Roi
 from .batch_filter import BatchFilter

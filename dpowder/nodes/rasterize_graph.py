@@ -1,9 +1,10 @@
 """``RasterizeGraph`` and ``RasterizationSettings``: draw a graph's nodes
 and edges into an array as balls, tubes or Gaussian peaks."""
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt, gaussian_filter
 
+from .._lazy import LazyModule
 from ..array import Array
 from ..array_spec import ArraySpec
 from ..batch import Batch
@@ -14,6 +15,12 @@ from ..graph_spec import GraphSpec
 from ..roi import Roi
 from .batch_filter import BatchFilter
 from .checks import check_provided
+
+if TYPE_CHECKING:
+    from scipy import ndimage
+else:
+    # imported when first used, not with dpowder
+    ndimage = LazyModule("scipy.ndimage")
 
 # stencils are used while they write at most this many voxels per output
 # voxel; beyond, one distance transform of the whole region is cheaper
@@ -290,7 +297,7 @@ class RasterizeGraph(BatchFilter):
         for color in np.unique(colors):
             seed_map = np.ones(grown, dtype=bool)
             seed_map[tuple((voxels[colors == color] + reach).T)] = False
-            distance = distance_transform_edt(seed_map, sampling=1.0 / radius_voxels)[crop]
+            distance = ndimage.distance_transform_edt(seed_map, sampling=1.0 / radius_voxels)[crop]
             ball = distance <= 1 + _EPS
             if inner is not None:
                 ball &= distance > inner + _EPS
@@ -305,7 +312,7 @@ class RasterizeGraph(BatchFilter):
         inside = np.all((voxels >= 0) & (voxels < np.array(grown)), axis=1)
         peaks = np.zeros(grown, dtype=np.float32)
         peaks[tuple(voxels[inside].T)] = 1
-        gaussian_filter(peaks, sigma, output=peaks, mode="constant")
+        ndimage.gaussian_filter(peaks, sigma, output=peaks, mode="constant")
         top = peaks.max()
         if top > 0:
             peaks /= top

@@ -2,17 +2,24 @@
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._lazy import LazyModule
 from ..batch_request import BatchRequest
 from ..errors import BatchRequestError, PipelineConfigError, PipelineSetupError
 from ..io import hdf5 as hdf5_io
-from ..io import zarr as zarr_io
 from ..io.lazy import to_numpy
 from ..io.metadata import add_ome_multiscale, default_axis_names, ome_multiscale
 from ..keys import ArrayKey, GraphKey
 from .batch_filter import BatchFilter
+
+if TYPE_CHECKING:
+    from ..io import zarr as zarr_io
+else:
+    # imported with the first zarr node that is set up, not with dpowder
+    zarr_io = LazyModule("dpowder.io.zarr")
 
 logger = logging.getLogger(__name__)
 

@@ -1,10 +1,11 @@
 """``SpatialAugment``: the planning and processing that ``DeformAugment`` and
 ``ElasticAugment`` share; they differ only in how they draw the
 transformation."""
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import ndimage
 
+from .._lazy import LazyModule
 from ..array import Array
 from ..batch import Batch
 from ..batch_request import BatchRequest
@@ -14,6 +15,12 @@ from ..keys import ArrayKey
 from ..roi import Roi
 from .checks import check_probability
 from .batch_filter import BatchFilter
+
+if TYPE_CHECKING:
+    from scipy import ndimage
+else:
+    # imported when first used, not with dpowder
+    ndimage = LazyModule("scipy.ndimage")
 
 
 def spatial_roi(roi, spatial_dims):

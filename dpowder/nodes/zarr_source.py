@@ -2,12 +2,19 @@
 
 import os
 import warnings
+from typing import TYPE_CHECKING
 
+from .._lazy import LazyModule
 from ..errors import PipelineConfigError
-from ..io import zarr as zarr_io
 from ..keys import ArrayKey
 from .hdf5like_base import ConfigAssertionError
 from .hdf5like_source import Hdf5LikeSource
+
+if TYPE_CHECKING:
+    from ..io import zarr as zarr_io
+else:
+    # imported with the first zarr node that is set up, not with dpowder
+    zarr_io = LazyModule("dpowder.io.zarr")
 
 
 class ZarrSource(Hdf5LikeSource):

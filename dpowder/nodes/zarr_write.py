@@ -1,10 +1,17 @@
 """``ZarrWrite``: assemble passing arrays in a zarr container."""
 
 import os
+from typing import TYPE_CHECKING
 
+from .._lazy import LazyModule
 from ..errors import PipelineConfigError
-from ..io import zarr as zarr_io
 from .hdf5like_write import Hdf5LikeWrite
+
+if TYPE_CHECKING:
+    from ..io import zarr as zarr_io
+else:
+    # imported with the first zarr node that is set up, not with dpowder
+    zarr_io = LazyModule("dpowder.io.zarr")
 
 
 class ZarrWrite(Hdf5LikeWrite):
