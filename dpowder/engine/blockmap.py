@@ -27,9 +27,12 @@ See docs/blockwise.md for the decisions and their reasons.
 import collections
 import concurrent.futures
 import contextlib
+import functools
 import gc
 import logging
 import math
+import os
+import sys
 import threading
 import time
 import traceback
@@ -42,6 +45,7 @@ from ..array import Array
 from ..batch import Batch
 from ..errors import BatchRequestError, BlockwiseError, DpowderError, PipelineRequestError
 from . import allocator, record, tasks
+from .forked import FORK_TASK_SECONDS, ForkedChildDied, ForkedChildTimedOut, fork_is_safe, run_forked
 from .placement import place, ready
 
 logger = logging.getLogger(__name__)
@@ -93,7 +97,11 @@ class PipelineJob:
 
     The subtree's nodes travel as a flat list (nodes pickle without their
     upstream links) and are relinked on shallow copies once per task.
+    Its groups may run in forked children (``forkable``: gunpowder's Scan
+    workers are forked processes too).
     """
+
+    forkable = True
 
     def __init__(self, upstream, requests, keep, retries, markers=None):
         self.nodes, self.tree = record.subtree(upstream)
@@ -136,7 +144,10 @@ class PipelineJob:
 class FunctionJob:
     """Every block is ``process_function(block)`` for ``grid.block(index)``
     (daisy's ``Task``); with ``markers`` a block is marked done after its
-    function returned."""
+    function returned. A user's function may keep what it made in this
+    process, so its groups are never forked."""
+
+    forkable = False
 
     def __init__(self, grid, process_function, retries, markers=None, keep=False):
         self.grid = grid
@@ -203,6 +214,48 @@ class GroupResult:
                 for batch in self.outputs
             ]
         return GroupResult(self.done, self.failures, None, meta)
+
+
+class _Held:
+    """An array's data as a forked child sends a block's output back: all
+    that ``stitch.Stitcher`` reads of it (``output[key].data``)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
+
+    def __getstate__(self):
+        return self.data
+
+    def __setstate__(self, data):
+        self.data = data
+
+
+def _compacted(fn, *args, sink=None):
+    """``fn(*args)`` in a forked child, its kept outputs placed in the
+    result by ``sink`` (a ``stitch.Stitcher`` whose result is shared with
+    this child), else cut to their arrays' data; with their summary
+    (``GroupResult.summary``). What the child pickles back is the summary,
+    not every block's batch, specs and profiling stats (~40 us a block each
+    way), nor (placed) its data (a pickle and a pipe: ~50 ms per 10 MB)."""
+    result = fn(*args)
+    if not isinstance(result, GroupResult) or result.outputs is None:
+        return result
+    from .stitch import Placed
+
+    compact = result.summary()
+    indices = args[1] if fn is run_group else ()
+    outputs: list = []
+    for position, batch in enumerate(result.outputs):
+        if batch is None:
+            outputs.append(None)
+        elif sink is not None and position < len(indices) and sink.place(int(indices[position]), batch):
+            outputs.append(Placed())
+        else:
+            outputs.append({key: _Held(array.data) for key, array in batch.arrays.items()})
+    compact.outputs = outputs
+    return compact
 
 
 def run_group(job, indices, budget_seconds=None):
@@ -275,6 +328,8 @@ class SyncExecutor:
 
     threads = 1
     client = None
+    #: the least time a group of this executor should take
+    min_task_seconds = MIN_TASK_SECONDS
 
     def ship(self, job):
         return job
@@ -315,6 +370,10 @@ THREADS_MUST_BUSY = 0.5
 #: the time (of the pilot's one thread) a thread's first group takes, the
 #: groups the threads are judged on (``ThreadExecutor.start_probes``)
 PROBE_SECONDS = 0.02
+#: a forked group's deadline: this long, plus this many times the pilot's
+#: time for its blocks (``ThreadExecutor._forked``)
+FORK_DEADLINE_SECONDS = 30.0
+FORK_DEADLINE_FACTOR = 20
 
 
 def threads_pay(gain, busy_cores, threads):
@@ -357,8 +416,12 @@ class ThreadExecutor(SyncExecutor):
     Where there are enough blocks, the first groups are small probes
     (``start_probes``), so that little runs on threads that do not pay; a
     probe can only drop the threads (it is short, so noisy): the threads
-    are kept once the next groups confirm it. The blocks and their results
-    are the same either way."""
+    are kept once the next groups confirm it. Where threads do not pay but
+    processes may (a ``forkable`` job, ``forked.fork_is_safe``), the groups
+    run in forked children instead, one per thread at a time, and are
+    measured once more: unless the children pay (a gain of
+    ``THREADS_MUST_GAIN``), the rest runs in the calling thread. The blocks
+    and their results are the same either way."""
 
     def __init__(self, threads):
         self.threads = threads
@@ -368,13 +431,32 @@ class ThreadExecutor(SyncExecutor):
         self._gate = threading.Condition()
         # the pilot's time per block while judging, else None
         self._single_seconds: float | None = None
+        self._block_seconds: float | None = None
         # the measure under way, and how many measures must gain to keep
         self._rate: _Rate | None = None
         self._measures = 1
+        # groups run in forked children (the threads wait for them)
+        self.forking = False
+        self._forkable = False
+        # groups running in this process on the pool's threads: none may
+        # run while a child is forked (a lock it holds would stay held)
+        self._here = 0
+        # where forked children place their blocks' outputs (a Stitcher)
+        self.sink = None
+
+    @property
+    def may_fork(self):
+        """Whether this executor's groups may run in forked children."""
+        return self.threads > 1 and hasattr(os, "fork") and sys.platform.startswith("linux")
+
+    def ship(self, job):
+        self._forkable = bool(getattr(job, "forkable", False))
+        return job
 
     def calibrate(self, block_seconds):
         """The pilot's time per block on one thread (``None``: unmeasured,
         all threads kept)."""
+        self._block_seconds = block_seconds
         if self.threads > 1 and block_seconds:
             self._single_seconds = block_seconds
 
@@ -408,21 +490,48 @@ class ThreadExecutor(SyncExecutor):
 
     def _gated(self, fn, *args):
         with self._gate:
-            while self._running >= self.allowed:
+            while self._running >= self.allowed or (self.forking and self._here):
                 self._gate.wait()
+            if self.forking and not fork_is_safe():
+                # a thread started since (a client's, a user's): one thread
+                logger.debug("blockwise: no longer safe to fork; going on with one thread")
+                self._one_thread()
+                while self._running >= self.allowed:
+                    self._gate.wait()
+            forked = self.forking
             self._running += 1
+            if not forked:
+                self._here += 1
             started = time.perf_counter()
             if self._rate is None and self._single_seconds is not None:
                 self._rate = _Rate(started)
         result = None
         try:
-            result = fn(*args)
+            result = self._forked(fn, *args) if forked else fn(*args)
         finally:
             with self._gate:
                 self._running -= 1
+                if not forked:
+                    self._here -= 1
                 self._judge(result, started)
                 self._gate.notify_all()
         return result
+
+    def _forked(self, fn, *args):
+        """``fn(*args)`` in a forked child, given ``FORK_DEADLINE_FACTOR``
+        times the pilot's time for its blocks (at least
+        ``FORK_DEADLINE_SECONDS``); past it, forking stops (the child may
+        wait on a lock it inherited held) and the group's blocks run again
+        (``run_blocks``: one by one, in this process)."""
+        blocks = len(args[1]) if fn is run_group and len(args) > 1 else 1
+        deadline = FORK_DEADLINE_SECONDS + FORK_DEADLINE_FACTOR * blocks * (self._block_seconds or 0.0)
+        try:
+            return run_forked(functools.partial(_compacted, sink=self.sink), fn, *args, deadline=deadline)
+        except ForkedChildTimedOut:
+            with self._gate:
+                logger.warning("blockwise: a forked group took longer than %.1f s; going on with one thread", deadline)
+                self._one_thread()
+            raise
 
     def _judge(self, result, started):
         """Once every thread has finished a group of the measure, or twice
@@ -442,20 +551,42 @@ class ThreadExecutor(SyncExecutor):
             return
         elapsed = max(time.perf_counter() - rate.began, 1e-9)
         gain = rate.blocks / elapsed * self._single_seconds
-        busy = (time.process_time() - rate.cpu) / elapsed
+        # the children's cores are not this process's: their rate must pay
+        busy = 0.0 if self.forking else (time.process_time() - rate.cpu) / elapsed
         self._rate = None
         self._measures -= 1
-        if not threads_pay(gain, busy, self.threads):
+        if threads_pay(gain, busy, self.threads):
+            if self._measures == 0:
+                self._single_seconds = None  # judged
+            return
+        if not self.forking and self._forkable and fork_is_safe():
             logger.debug(
-                "blockwise: %d threads make blocks %.2f times as fast as one, on %.2f cores; going on with one",
+                "blockwise: %d threads make blocks %.2f times as fast as one, on %.2f cores; forking instead",
                 self.threads,
                 gain,
                 busy,
             )
-            self.allowed = 1
-            self._single_seconds = None
-        elif self._measures == 0:
-            self._single_seconds = None  # judged
+            self.forking = True
+            # forked groups are longer: a fork costs 5-6 ms
+            self.min_task_seconds = FORK_TASK_SECONDS
+            self._measures = 1
+            return
+        logger.debug(
+            "blockwise: %d %s make blocks %.2f times as fast as one, on %.2f cores; going on with one thread",
+            self.threads,
+            "forked children" if self.forking else "threads",
+            gain,
+            busy,
+        )
+        self._one_thread()
+
+    def _one_thread(self):
+        """Judged (holding ``self._gate``): the rest runs one group at a
+        time, in this process."""
+        self.forking = False
+        self.min_task_seconds = MIN_TASK_SECONDS
+        self.allowed = 1
+        self._single_seconds = None
 
     def wait(self, futures, timeout):
         done, pending = concurrent.futures.wait(futures, timeout=timeout, return_when="FIRST_COMPLETED")
@@ -471,6 +602,8 @@ class ThreadExecutor(SyncExecutor):
 
 class DistributedExecutor:
     """Runs groups on a ``distributed.Client``'s workers."""
+
+    min_task_seconds = MIN_TASK_SECONDS
 
     def __init__(self, client, retries=0):
         self.client = client
@@ -598,8 +731,9 @@ class Progress:
 
 def _worker_died(error):
     """Whether a group's task failed because its workers kept dying
-    (``distributed``'s ``KilledWorker``), not because of a block's code."""
-    return type(error).__name__ == "KilledWorker"
+    (``distributed``'s ``KilledWorker``, a forked child that exited without
+    its result), not because of a block's code."""
+    return isinstance(error, ForkedChildDied) or type(error).__name__ == "KilledWorker"
 
 
 def _allowed_failures():
@@ -682,7 +816,7 @@ def _collect(executor, future, job):
     if executor.client is not None and job.keep:
         return executor.result(executor.submit(_summary, future))
     summary = executor.result(future)
-    if job.keep:
+    if job.keep and summary.meta is None:
         summary.meta = summary.summary().meta
     return summary
 
@@ -864,10 +998,10 @@ PILOT_BLOCKS = 16
 PILOT_SECONDS = MIN_TASK_SECONDS
 
 
-def lowered_group_size(num_blocks, block_seconds, threads):
+def lowered_group_size(num_blocks, block_seconds, threads, min_seconds=MIN_TASK_SECONDS):
     """How many blocks each task of a lowered map gets, given the measured
     time of one block (``None``: unknown) and the worker threads: enough
-    work that the scheduler's cost per task stays small (``MIN_TASK_SECONDS``,
+    work that the scheduler's cost per task stays small (``min_seconds``,
     and at most ``MAX_LOWERED_TASKS`` tasks), but at most
     ``TARGET_TASK_SECONDS`` of work (slow blocks: more tasks, for balance),
     at most a fair share per thread and at most ``MAX_GROUP``."""
@@ -878,7 +1012,7 @@ def lowered_group_size(num_blocks, block_seconds, threads):
     if block_seconds is None:
         return max(1, min(bound, fair, MAX_GROUP))
     seconds = max(block_seconds, 1e-6)
-    size = max(math.ceil(MIN_TASK_SECONDS / seconds), bound)
+    size = max(math.ceil(min_seconds / seconds), bound)
     size = min(size, max(1, int(TARGET_TASK_SECONDS / seconds)), fair, MAX_GROUP)
     return max(1, size)
 
@@ -1017,7 +1151,8 @@ def drive(job, indices, executor, progress=None, on_group_done=None, timeout=Non
             for group, future in _probe(job, indices[ran:], executor, shipped, keys):
                 report(future, group, _collect(executor, future, job))
                 ran += len(group)
-        groups = Groups(indices, ran, lowered_group_size(len(indices) - ran, seconds, executor.threads), token)
+        size = lowered_group_size(len(indices) - ran, seconds, executor.threads, executor.min_task_seconds)
+        groups = Groups(indices, ran, size, token)
     failures += run_blocks(
         job,
         [groups.rest()],
@@ -1163,7 +1298,11 @@ def scan_blocks(node, requests, request, spec, progress_callback, cache_size):
     job = PipelineJob(node.get_upstream_provider(), requests, keep=not empty, retries=2)
     located, metas = {}, {}
     # blocks made here are stitched as they come, on a cluster once all are done
-    stitcher = Stitcher(request, requests, spec) if executor.client is None and not empty else None
+    stitcher = None
+    if executor.client is None and not empty:
+        stitcher = Stitcher(request, requests, spec, shared=getattr(executor, "may_fork", False))
+        if hasattr(executor, "sink"):
+            executor.sink = stitcher
 
     def on_group_done(future, group, summary):
         if stitcher is not None:

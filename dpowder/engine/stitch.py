@@ -10,12 +10,31 @@ assembled on the cluster and gathered, where they ran on one (``stitch``).
 """
 
 import itertools
+import mmap
 
 import numpy as np
 
 from ..array import Array
 from ..batch import Batch
 from ..graph import Graph
+
+
+class Placed:
+    """A block's output that a forked child placed in the result itself
+    (``Stitcher.place``): only its summary comes back."""
+
+    __slots__ = ()
+
+
+def _zeros(shape, dtype, shared):
+    """The result's zeros; with ``shared``, in memory that forked children
+    share (``mmap``'s anonymous mappings are shared), so that they place
+    their blocks in it and send none of the data back."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if not shared or nbytes == 0 or dtype.hasobject:
+        return np.zeros(shape, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype).reshape(shape)
 
 
 def _extract(group_result, position, key, slices):
@@ -116,12 +135,15 @@ class Stitcher:
     also every block's output (and the many small objects of those, which
     cost the garbage collector full passes). Blocks may come in any order:
     the pieces are disjoint. The arrays take block 0's dtype and leading
-    shape; blocks that come before it wait for it."""
+    shape; blocks that come before it wait for it. With ``shared``, the
+    arrays are in memory shared with forked children, which place their
+    blocks themselves (``place``) once block 0 came."""
 
-    def __init__(self, request, requests, spec):
+    def __init__(self, request, requests, spec, shared=False):
         self.request = request
         self.requests = requests
         self.spec = spec
+        self.shared = shared
         # key -> (result array, {block index: [(source, target) slices]}),
         # once block 0 came
         self.started = False
@@ -134,6 +156,8 @@ class Stitcher:
     def add(self, index, output, meta):
         """Block ``index``'s output batch and its summary (``GroupResult.summary``)."""
         self.metas[index] = meta
+        if isinstance(output, Placed):
+            return
         if not self.started:
             if index != 0:
                 self.waiting.append((index, output))
@@ -154,12 +178,22 @@ class Stitcher:
                 continue
             voxel_size = self.spec[key].voxel_size
             parts, _ = pieces(roi, key, self.requests, voxel_size, leading)
-            out = np.zeros(tuple(leading) + tuple(s // v for s, v in zip(roi.shape, voxel_size)), dtype=dtype)
+            shape = tuple(leading) + tuple(s // v for s, v in zip(roi.shape, voxel_size))
+            out = _zeros(shape, dtype, self.shared)
             by_block: dict = {}
             for part in parts:
                 if part.index is not None:
                     by_block.setdefault(part.index, []).append((part.source, part.target))
             self.arrays[key] = (out, by_block)
+
+    def place(self, index, output):
+        """Place block ``index``'s output in the result, in a forked child
+        (the result is shared), if the arrays were made (block 0 came) and
+        are shared: whether it did. ``add`` is told ``Placed`` then."""
+        if not (self.started and self.shared) or self.whole:
+            return False
+        self._place(index, output)
+        return True
 
     def _place(self, index, output):
         for key, (out, by_block) in self.arrays.items():
