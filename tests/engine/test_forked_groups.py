@@ -221,3 +221,59 @@ def test_a_block_that_kills_its_forked_child_fails_alone():
     assert "1 of 1024 blocks failed" in result["error"], result
     assert "[96:100, 64:68]" in result["error"]
     assert "ForkedChildDied: the block's worker process died" in result["error"]
+
+
+WRITE = """
+import json, sys
+import numpy as np
+import zarr
+import dpowder as gp
+from dpowder.engine import blockmap
+
+verdicts = []
+
+def pays(gain, busy, threads):
+    verdicts.append(len(verdicts) > 0)
+    return verdicts[-1]
+
+blockmap.threads_pay = pays
+RAW = gp.ArrayKey("RAW")
+
+
+class Busy(gp.BatchFilter):
+    '''Python work on each block (it holds the GIL), then raw * 2 + 1.'''
+
+    def process(self, batch, request):
+        total = 0
+        for k in range(3000):
+            total += k
+        batch[RAW].data = batch[RAW].data * 2 + 1
+
+
+data = np.arange(64 * 64 * 16, dtype=np.float32).reshape(16, 64, 64)
+source = gp.ArraySource(RAW, gp.Array(data, gp.ArraySpec(roi=gp.Roi((0, 0, 0), (16, 64, 64)), voxel_size=(1, 1, 1))))
+reference = gp.BatchRequest()
+reference[RAW] = gp.ArraySpec(roi=gp.Roi((0, 0, 0), (4, 4, 4)))
+pipeline = (
+    source + Busy() + gp.ZarrWrite({RAW: "out"}, store=sys.argv[1])
+    + gp.Scan(reference, num_workers=2, progress_callback=gp.ScanCallback())
+)
+with gp.build(pipeline):
+    pipeline.request_batch(gp.BatchRequest())
+written = zarr.open_group(sys.argv[1], mode="r")["out"][...]
+print(json.dumps({"verdicts": verdicts, "equal": bool(np.array_equal(written, data * 2 + 1))}))
+"""
+
+
+def test_forked_groups_write_their_blocks_to_zarr(tmp_path):
+    """The ZarrWrite pattern (an empty request): every block, written by
+    the children, is in the container."""
+    out = subprocess.run(
+        [sys.executable, "-c", WRITE, str(tmp_path / "out.zarr")], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    import json
+
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["verdicts"][:2] == [False, True]
+    assert result["equal"]
