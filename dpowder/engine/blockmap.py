@@ -32,6 +32,7 @@ import gc
 import logging
 import math
 import os
+import statistics
 import sys
 import threading
 import time
@@ -1024,7 +1025,8 @@ def pilot_seconds(result):
     durations = [d for _, _, d in result.done]
     if not durations:
         return None
-    return float(np.median(durations[1:] or durations))
+    # statistics, not numpy: np.median imports numpy.ma (~0.1 s) on first use
+    return float(statistics.median(durations[1:] or durations))
 
 
 class Groups:

@@ -121,9 +121,25 @@ class _ChunkCache:
 _cache = _ChunkCache()
 
 
-def _decoder(array: Any) -> tuple[Callable[[bytes], Any], str | None, bool] | None:
-    """``(decode, check name, crc32c)`` for ``array``'s codecs, or None when
-    the fast path does not apply."""
+def _blosc_into(decode: Callable[..., Any]) -> Callable[[bytes, np.ndarray], bool]:
+    """Decode a blosc buffer straight into ``out``, where its header (blosc's
+    documented 16 bytes: the uncompressed size at bytes 4-8) says it holds
+    exactly ``out``'s bytes; else False, and the caller decodes as before
+    (and says what is wrong with the chunk)."""
+
+    def into(data: bytes, out: np.ndarray) -> bool:
+        if len(data) < 16 or int.from_bytes(data[4:8], "little") != out.nbytes:
+            return False
+        decode(data, out=out)
+        return True
+
+    return into
+
+
+def _decoder(array: Any) -> tuple[Callable[[bytes], Any], str | None, bool, Callable | None] | None:
+    """``(decode, check name, crc32c, decode into)`` for ``array``'s codecs,
+    or None when the fast path does not apply; ``decode into`` (blosc only)
+    decodes a chunk into a given array (``_blosc_into``)."""
     import zarr
 
     from .zarr import chunk_check
@@ -139,7 +155,8 @@ def _decoder(array: Any) -> tuple[Callable[[bytes], Any], str | None, bool] | No
         if np.dtype(metadata.dtype.to_native_dtype()).byteorder == ">":
             return None
         decode = (lambda b: b) if compressor is None else compressor.decode
-        return decode, chunk_check(array), False
+        into = _blosc_into(compressor.decode) if codec_id == "blosc" else None
+        return decode, chunk_check(array), False, into
     codecs = list(metadata.codecs)
     crc = bool(codecs) and isinstance(codecs[-1], zarr.codecs.Crc32cCodec)
     if crc:
@@ -153,7 +170,7 @@ def _decoder(array: Any) -> tuple[Callable[[bytes], Any], str | None, bool] | No
     if len(rest) > 1:
         return None
     if not rest:
-        return (lambda b: b), None, crc
+        return (lambda b: b), None, crc, None
     codec = rest[0]
     if isinstance(codec, zarr.codecs.BloscCodec):
         decoder: Any = numcodecs.Blosc()
@@ -163,17 +180,27 @@ def _decoder(array: Any) -> tuple[Callable[[bytes], Any], str | None, bool] | No
         decoder = numcodecs.GZip()
     else:
         return None
-    return decoder.decode, (None if crc else chunk_check(array)), crc
+    into = _blosc_into(decoder.decode) if isinstance(codec, zarr.codecs.BloscCodec) else None
+    return decoder.decode, (None if crc else chunk_check(array)), crc, into
 
 
 class ChunkReader:
     """Reads selections of one local, unsharded zarr array chunk by chunk
     (see the module docstring); ``reader_for`` makes one or says None."""
 
-    def __init__(self, array: Any, directory: str, decode: Callable[[bytes], Any], check: str | None, crc: bool):
+    def __init__(
+        self,
+        array: Any,
+        directory: str,
+        decode: Callable[[bytes], Any],
+        check: str | None,
+        crc: bool,
+        into: Callable[[bytes, np.ndarray], bool] | None = None,
+    ):
         self.array = array
         self.directory = directory
         self.decode = decode
+        self.into = into
         self.check = check
         self.crc = crc
         self.shape = tuple(array.shape)
@@ -182,10 +209,12 @@ class ChunkReader:
         self.fill_value = 0 if array.fill_value is None else array.fill_value
         self.encode_key = array.metadata.encode_chunk_key
 
-    def _chunk(self, coords: tuple[int, ...], aligned: bool) -> np.ndarray | None:
+    def _chunk(self, coords: tuple[int, ...], aligned: bool, out: np.ndarray | None = None) -> np.ndarray | None:
         """Chunk ``coords``, decoded (None: not stored, the fill value);
         ``aligned``: for a read on the chunk grid (see the module docstring
-        on what is cached)."""
+        on what is cached). ``out``: the read's array when the read is this
+        whole chunk; a chunk that is not to be cached is decoded straight
+        into it, if the codec can (``out`` is returned then)."""
         key = self.encode_key(coords)
         path = os.path.join(self.directory, key)
         try:
@@ -206,6 +235,9 @@ class ChunkReader:
             problem = _CHECKS[self.check](memoryview(data))
             if problem is not None:
                 raise CorruptChunkError(key, problem)
+        keep = not aligned or _cache.read_before(path)
+        if out is not None and not keep and self.into is not None and self.into(data, out):
+            return out
         decoded = self.decode(data)
         chunk = np.frombuffer(decoded, dtype=self.dtype)
         if chunk.size != int(np.prod(self.chunks)):
@@ -215,7 +247,7 @@ class ChunkReader:
                 key, f"decodes to {chunk.size} values, a chunk of {self.chunks} holds {int(np.prod(self.chunks))}"
             )
         chunk = chunk.reshape(self.chunks)
-        if not aligned or _cache.read_before(path):
+        if keep:
             _cache.put(path, stamp, chunk)
         return chunk
 
@@ -247,16 +279,18 @@ class ChunkReader:
         aligned = all(
             b % c == 0 and (e % c == 0 or e == n) for b, e, c, n in zip(starts, stops, self.chunks, self.shape)
         )
+        # a read of one whole chunk may be decoded into ``out`` itself
+        whole = aligned and out_shape == self.chunks and out.flags.c_contiguous
         for coords in _product(ranges):
             target, source = [], []
             for c, b, e, size in zip(coords, starts, stops, self.chunks):
                 lo, hi = max(b, c * size), min(e, (c + 1) * size)
                 target.append(slice(lo - b, hi - b))
                 source.append(slice(lo - c * size, hi - c * size))
-            chunk = self._chunk(coords, aligned)
+            chunk = self._chunk(coords, aligned, out if whole else None)
             if chunk is None:
                 out[tuple(target)] = self.fill_value
-            else:
+            elif chunk is not out:
                 out[tuple(target)] = chunk[tuple(source)]
         return out
 

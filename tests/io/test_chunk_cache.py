@@ -6,6 +6,7 @@ one read on the chunk grid (a tiling scan's block) from its second such
 read on."""
 
 import dask
+import numcodecs
 import numpy as np
 import pytest
 import zarr
@@ -132,3 +133,52 @@ def test_a_scan_that_tiles_the_chunks_caches_them_from_its_second_run_on(tmp_pat
     np.testing.assert_array_equal(scan(8), a[:])
     assert len(chunks._cache.entries) == 4 and not chunks._cache.seen
     _clear()
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_a_whole_blosc_chunk_read_once_is_decoded_into_the_result(tmp_path, monkeypatch, zarr_format):
+    """A read of exactly one chunk that is not cached (its first read on the
+    grid) decodes straight into the array it returns (no second buffer, no
+    copy); from its second read on it is decoded and cached as before."""
+    blosc = numcodecs.Blosc() if zarr_format == 2 else zarr.codecs.BloscCodec()
+    a = zarr.create_array(
+        store=str(tmp_path / "b.zarr"), shape=(32, 32), chunks=(16, 16), dtype="uint16",
+        zarr_format=zarr_format, compressors=blosc,
+    )  # fmt: skip
+    a[:] = np.arange(32 * 32, dtype=np.uint16).reshape(32, 32)
+    _clear()
+    reader = chunks.reader_for(a)
+    assert reader is not None and reader.into is not None
+    calls = _decodes(reader, monkeypatch)
+    into_calls = []
+    into = reader.into
+
+    def counting_into(data, out):
+        into_calls.append(out.shape)
+        return into(data, out)
+
+    monkeypatch.setattr(reader, "into", counting_into)
+    block = (slice(16, 32), slice(0, 16))
+    first = reader.read(block)
+    np.testing.assert_array_equal(first, a[block])
+    assert first.flags.writeable and first.base is None  # the result's own memory
+    assert (len(calls), into_calls, len(chunks._cache.entries)) == (0, [(16, 16)], 0)
+    second = reader.read(block)
+    np.testing.assert_array_equal(second, a[block])
+    assert (len(calls), len(into_calls), len(chunks._cache.entries)) == (1, 1, 1)
+    # a read of two whole chunks, or of part of one, decodes as before
+    np.testing.assert_array_equal(reader.read((slice(0, 16), slice(0, 32))), a[0:16, :])
+    np.testing.assert_array_equal(reader.read((slice(0, 8), slice(16, 32))), a[0:8, 16:])
+    assert len(into_calls) == 1
+    _clear()
+
+
+def test_a_blosc_chunk_whose_header_says_another_size_is_not_decoded_into_the_result():
+    into = chunks._blosc_into(numcodecs.Blosc().decode)
+    data = numcodecs.Blosc().encode(np.arange(100, dtype=np.uint8))
+    out = np.zeros(99, dtype=np.uint8)
+    assert into(data, out) is False
+    assert not out.any()  # untouched: the caller decodes and says what is wrong
+    out = np.zeros(100, dtype=np.uint8)
+    assert into(data, out) is True
+    np.testing.assert_array_equal(out, np.arange(100))
