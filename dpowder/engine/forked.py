@@ -47,6 +47,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -62,6 +63,14 @@ FORK_UNSAFE_MODULES = ("torch", "tensorflow", "jax", "cupy", "h5py")
 #: name prefixes of threads that a fork leaves harmless: the child never
 #: waits on them, or the module that owns them resets itself in the child
 FORK_SAFE_THREADS = ("dpowder-block", "dpowder-warp", "zarr_io", "asyncio_", "tqdm_monitor")
+
+
+# Python 3.12+ warns on every fork of a process with threads; the forks here
+# are taken only where ``fork_is_safe`` finds them safe
+warnings.filterwarnings(
+    "ignore", message=r".*is multi-threaded, use of fork\(\) may lead to deadlocks", category=DeprecationWarning,
+    module=__name__,
+)
 
 
 class ForkedChildDied(DpowderError, RuntimeError):

@@ -119,7 +119,8 @@ def test_daisy_functions_are_never_forked():
     executor.close()
 
 
-SCAN = """
+# what every Scan-level script starts with: the judge's verdicts known
+PRELUDE = """
 import json, os, signal, sys
 import numpy as np
 import dpowder as gp
@@ -133,6 +134,9 @@ def pays(gain, busy, threads):
     return verdicts[-1]
 
 blockmap.threads_pay = pays
+"""
+
+SCAN = PRELUDE + """
 RAW, PID = gp.ArrayKey("RAW"), gp.ArrayKey("PID")
 KILL = tuple(json.loads(sys.argv[1])) if len(sys.argv) > 1 else None
 PARENT = os.getpid()
@@ -193,14 +197,17 @@ print(json.dumps({
 """
 
 
-def _scan(*args):
-    out = subprocess.run(
-        [sys.executable, "-c", SCAN, *args], capture_output=True, text=True, timeout=300, check=False
-    )
-    assert out.returncode == 0, out.stderr
+def _run(script, *args):
+    """The JSON line ``script`` printed last, run in a fresh interpreter."""
     import json
 
+    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _scan(*args):
+    return _run(SCAN, *args)
 
 
 def test_a_scan_whose_groups_are_forked_returns_every_voxel_made_in_children():
@@ -223,20 +230,8 @@ def test_a_block_that_kills_its_forked_child_fails_alone():
     assert "ForkedChildDied: the block's worker process died" in result["error"]
 
 
-WRITE = """
-import json, sys
-import numpy as np
+WRITE = PRELUDE + """
 import zarr
-import dpowder as gp
-from dpowder.engine import blockmap
-
-verdicts = []
-
-def pays(gain, busy, threads):
-    verdicts.append(len(verdicts) > 0)
-    return verdicts[-1]
-
-blockmap.threads_pay = pays
 RAW = gp.ArrayKey("RAW")
 
 
@@ -268,12 +263,6 @@ print(json.dumps({"verdicts": verdicts, "equal": bool(np.array_equal(written, da
 def test_forked_groups_write_their_blocks_to_zarr(tmp_path):
     """The ZarrWrite pattern (an empty request): every block, written by
     the children, is in the container."""
-    out = subprocess.run(
-        [sys.executable, "-c", WRITE, str(tmp_path / "out.zarr")], capture_output=True, text=True, timeout=300
-    )
-    assert out.returncode == 0, out.stderr
-    import json
-
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = _run(WRITE, str(tmp_path / "out.zarr"))
     assert result["verdicts"][:2] == [False, True]
     assert result["equal"]
