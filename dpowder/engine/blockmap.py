@@ -730,6 +730,12 @@ class Progress:
             self.callback.stop()
 
 
+#: a block whose worker died while it ran alone runs alone this many times
+#: before it is quarantined (a death the scheduler saw late, after the block
+#: that caused it, was once put down to the next block a worker got)
+ISOLATED_ROUNDS = 2
+
+
 def _worker_died(error):
     """Whether a group's task failed because its workers kept dying
     (``distributed``'s ``KilledWorker``, a forked child that exited without
@@ -883,8 +889,9 @@ def run_blocks(
         # block that kills its worker is found, and only it fails)
         alone: collections.deque = collections.deque(int(i) for i in suspects)
         suspects = ()
-        # blocks run with nothing else in flight since their worker died
-        isolated: set = set()
+        # blocks run with nothing else in flight since their worker died:
+        # how many times
+        isolated: dict[int, int] = {}
 
         def failed(index, failure, ready=ready):
             failures.append(failure)
@@ -902,9 +909,10 @@ def run_blocks(
                     if alone:
                         if pending:
                             break  # a suspect runs isolated, so only a block that kills its worker fails
-                        group = np.asarray([alone.popleft()], dtype=np.int64)
-                        isolated.add(int(group[0]))
-                        key = key_of(group, alone=True)
+                        index = alone.popleft()
+                        group = np.asarray([index], dtype=np.int64)
+                        isolated[index] = rounds = isolated.get(index, 0) + 1
+                        key = key_of(group, alone=True) + ("" if rounds == 1 else f"-{rounds}")
                     else:
                         group = ready.take(1 if timeout is not None else groups.size)
                         key = key_of(group)
@@ -925,6 +933,11 @@ def run_blocks(
                         if len(group) > 1 or index not in isolated:
                             # killed with others in flight: maybe a neighbour's doing
                             alone.extend(int(i) for i in group)
+                            continue
+                        if isolated[index] < ISOLATED_ROUNDS:
+                            # a worker's death is seen late, and may be put down
+                            # to the next task it was given: once more, alone
+                            alone.appendleft(index)
                             continue
                         failed(index, _quarantined(job, index, error))
                         if progress is not None:

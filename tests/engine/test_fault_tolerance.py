@@ -1,6 +1,7 @@
 """A block that kills its worker process on every attempt (a segfault,
 ``os._exit``, out of memory) is quarantined once dask's allowed failures are
-spent and reported in a ``BlockwiseError`` with its ROIs; every other block
+spent, in its group and in two rounds alone (``blockmap.ISOLATED_ROUNDS``),
+and reported in a ``BlockwiseError`` with its ROIs; every other block
 completes and its output is exact. The job itself never lives only on one
 worker: it is a task the scheduler can run again.
 
