@@ -31,9 +31,7 @@ import functools
 import gc
 import logging
 import math
-import os
 import statistics
-import sys
 import threading
 import time
 import traceback
@@ -46,7 +44,7 @@ from ..array import Array
 from ..batch import Batch
 from ..errors import BatchRequestError, BlockwiseError, DpowderError, PipelineRequestError
 from . import allocator, record, tasks
-from .forked import FORK_TASK_SECONDS, ForkedChildDied, ForkedChildTimedOut, fork_is_safe, run_forked
+from .forked import CAN_FORK, FORK_TASK_SECONDS, ForkedChildDied, ForkedChildTimedOut, fork_is_safe, run_forked
 from .placement import place, ready
 
 logger = logging.getLogger(__name__)
@@ -233,6 +231,12 @@ class _Held:
         self.data = data
 
 
+def _group_of(fn, args):
+    """The block indices of a submitted ``run_group(job, indices, ...)``
+    (empty for another function)."""
+    return args[1] if fn is run_group and len(args) > 1 else ()
+
+
 def _compacted(fn, *args, sink=None):
     """``fn(*args)`` in a forked child, its kept outputs placed in the
     result by ``sink`` (a ``stitch.Stitcher`` whose result is shared with
@@ -246,7 +250,7 @@ def _compacted(fn, *args, sink=None):
     from .stitch import Placed
 
     compact = result.summary()
-    indices = args[1] if fn is run_group else ()
+    indices = _group_of(fn, args)
     outputs: list = []
     for position, batch in enumerate(result.outputs):
         if batch is None:
@@ -448,7 +452,7 @@ class ThreadExecutor(SyncExecutor):
     @property
     def may_fork(self):
         """Whether this executor's groups may run in forked children."""
-        return self.threads > 1 and hasattr(os, "fork") and sys.platform.startswith("linux")
+        return self.threads > 1 and CAN_FORK
 
     def ship(self, job):
         self._forkable = bool(getattr(job, "forkable", False))
@@ -524,7 +528,7 @@ class ThreadExecutor(SyncExecutor):
         ``FORK_DEADLINE_SECONDS``); past it, forking stops (the child may
         wait on a lock it inherited held) and the group's blocks run again
         (``run_blocks``: one by one, in this process)."""
-        blocks = len(args[1]) if fn is run_group and len(args) > 1 else 1
+        blocks = max(1, len(_group_of(fn, args)))
         deadline = FORK_DEADLINE_SECONDS + FORK_DEADLINE_FACTOR * blocks * (self._block_seconds or 0.0)
         try:
             return run_forked(functools.partial(_compacted, sink=self.sink), fn, *args, deadline=deadline)

@@ -57,6 +57,10 @@ from ..errors import DpowderError
 #: thread), against the fork's 5-6 ms
 FORK_TASK_SECONDS = 0.15
 
+#: whether this platform forks groups at all (macOS's fork is unsafe with
+#: its system frameworks; Windows has none)
+CAN_FORK = hasattr(os, "fork") and sys.platform.startswith("linux")
+
 #: modules whose native thread pools or open files do not survive a fork
 FORK_UNSAFE_MODULES = ("torch", "tensorflow", "jax", "cupy", "h5py")
 
@@ -90,7 +94,7 @@ def fork_is_safe() -> bool:
     ``dpowder.blockwise.fork: false``)."""
     import dask
 
-    if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
+    if not CAN_FORK:
         return False
     if not dask.config.get("dpowder.blockwise.fork", True):
         return False
