@@ -10,6 +10,7 @@ from ..engine import worker_cache
 from ..errors import PipelineConfigError
 from ..nodes.generic_predict import GenericPredict
 from ._common import arguments
+from .layout import LayoutChooser, channels_last_copy
 
 
 def _choose_device(torch, device):
@@ -39,7 +40,10 @@ class Predict(GenericPredict):
     runs; in a ``distributed`` worker torch uses one thread (set
     ``DPOWDER_TORCH_THREADS`` to change that) so that workers don't
     oversubscribe the cores. Forward passes run under
-    ``torch.inference_mode``.
+    ``torch.inference_mode``. On the CPU, a channels-last copy of the model
+    runs them instead where it gives the same bits faster
+    (``dpowder.torch.layout``; ``dpowder.torch.channels_last: false`` turns
+    that off).
 
     Args:
 
@@ -160,7 +164,9 @@ class Predict(GenericPredict):
                     module.register_forward_hook(
                         lambda m, i, o, name=name: hooks.__dict__.setdefault("outputs", {}).__setitem__(name, o)
                     )
-            return model, device, hooks
+            copied = channels_last_copy(torch, model, device)
+            chooser = None if copied is None else LayoutChooser(torch, model, copied)
+            return model, device, hooks, chooser
 
         return self._once_per_process(prepare, str(self.device), self._cache_tag)
 
@@ -173,19 +179,34 @@ class Predict(GenericPredict):
 
     def predict(self, batch, request):
         torch = self._require()
-        model, device, hooks = self._prepared_model()
+        model, device, hooks, chooser = self._prepared_model()
         inputs = {name: self._value(key, batch) for name, key in self.inputs.items()}
         args, kwargs = arguments(self, torch, inputs, device)
-        hooked = hooks.__dict__["outputs"] = {}
-        with torch.inference_mode():
-            result = model(*args, **kwargs)
-        results = dict(enumerate(result if isinstance(result, tuple) else (result,)))
-        results.update(hooked)
-        for name in self.outputs:
-            if isinstance(name, str) and name not in results and hasattr(model, name):
-                results[name] = getattr(model, name)  # an attribute the forward pass set
+
+        def forward(model):
+            hooked = hooks.__dict__["outputs"] = {}
+            with torch.inference_mode():
+                result = model(*args, **kwargs)
+            results = dict(enumerate(result if isinstance(result, tuple) else (result,)))
+            results.update(hooked)
+            for name in self.outputs:
+                if isinstance(name, str) and name not in results and hasattr(model, name):
+                    results[name] = getattr(model, name)  # an attribute the forward pass set
+            return results
+
+        if chooser is None:
+            results = forward(model)
+        else:
+            shape = tuple((name, tuple(value.shape), value.dtype) for name, value in inputs_of(args, kwargs))
+            results = chooser.run(shape, forward)
         return {
-            name: results[name].detach().cpu().numpy()
+            # a channels-last model's outputs are channels-last too: handed on in C order
+            name: results[name].detach().cpu().contiguous().numpy()
             for name, key in self.outputs.items()
             if key in request and name in results
         }
+
+
+def inputs_of(args, kwargs):
+    """The model's arguments as (name, tensor) pairs, positions as strings."""
+    return [(str(i), value) for i, value in enumerate(args)] + list(kwargs.items())
