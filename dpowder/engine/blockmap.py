@@ -271,6 +271,11 @@ def run_group(job, indices, budget_seconds=None):
     process does once, e.g. loading a model): the blocks that ran are the
     first ``len(done) + len(failures)`` of ``indices``."""
     allocator.tune_allocator()
+    with allocator.buffers_on_heap():
+        return _run_group(job, indices, budget_seconds)
+
+
+def _run_group(job, indices, budget_seconds):
     run = job.open()
     done, failures = [], []
     outputs: list | None = [] if job.keep else None
@@ -1131,7 +1136,14 @@ def drive(job, indices, executor, progress=None, on_group_done=None, timeout=Non
     """Run ``job`` for ``indices`` (ascending) grouped as ``lower_map``
     groups them, on ``executor``, with fault isolation (``run_blocks``):
     the pilot goes first, on the executor, and its measured time decides
-    the groups of the rest. Returns ``(failures, groups)``."""
+    the groups of the rest. Returns ``(failures, groups)``. While it runs,
+    this process's blocks keep their buffers on the heap
+    (``allocator.buffers_on_heap``)."""
+    with allocator.buffers_on_heap():
+        return _drive(job, indices, executor, progress, on_group_done, timeout, cache_size, upstream_of)
+
+
+def _drive(job, indices, executor, progress, on_group_done, timeout, cache_size, upstream_of):
     indices = np.asarray(indices, dtype=np.int64)
     token = uuid.uuid4().hex[:12]
     shipped = executor.ship(job)

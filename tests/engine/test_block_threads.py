@@ -92,13 +92,20 @@ def test_threads_that_hold_the_gil_are_dropped_to_one():
     assert any(_dropped_after_python_groups() for _ in range(3))
 
 
-def test_threads_whose_blocks_release_the_gil_are_kept():
+def _kept_after_sleeping_groups():
     executor = ThreadExecutor(2)
     executor.calibrate(_per_block(_sleeping_group(0.002)))
     results = _run(executor, _sleeping_group, 0.002)
     assert [len(r.done) for r in results] == [BLOCKS_PER_GROUP] * 8
-    assert executor.allowed == 2
+    return executor.allowed == 2
+
+
+def test_threads_whose_blocks_release_the_gil_are_kept():
+    # a measure of wall time too: on a heavily loaded host a pilot that
+    # happened to run in a quiet moment can make the threads look slow
+    # (seen once), so three independent executors run and one must keep
     assert THREADS_MUST_GAIN < 2
+    assert any(_kept_after_sleeping_groups() for _ in range(3))
 
 
 @pytest.mark.parametrize(

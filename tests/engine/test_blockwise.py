@@ -205,7 +205,7 @@ def test_allocator_is_tuned_once_and_only_where_the_trim_threshold_was_fixed(mon
 
 
 def _worker_allocator():
-    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), allocator._allocator_tuned
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), allocator._allocator_tuned, allocator.heap_state()
 
 
 def test_dask_workers_that_ran_blocks_have_their_allocator_tuned(cluster_client):
@@ -218,5 +218,7 @@ def test_dask_workers_that_ran_blocks_have_their_allocator_tuned(cluster_client)
     states = list(cluster_client.run(_worker_allocator).values())
     # the nanny fixed the trim threshold; a worker that ran blocks tuned it
     # (None: a worker that ran none)
-    assert all(env is not None for env, _ in states)
-    assert True in [tuned for _, tuned in states] and all(tuned in (True, None) for _, tuned in states)
+    assert all(env is not None for env, _, _ in states)
+    assert True in [tuned for _, tuned, _ in states] and all(tuned in (True, None) for _, tuned, _ in states)
+    # and keeps its buffers on the heap for good (no group open now)
+    assert all(heap == ((0, True) if tuned else (0, False)) for _, tuned, heap in states)
