@@ -37,7 +37,7 @@ import dask.config
 logger = logging.getLogger(__name__)
 
 TRIALS = 3  # timed forward passes of each layout before one is kept
-MAX_COPY_BYTES = 2 << 30  # no channels-last copy of a larger model
+MAX_COPY_BYTES = 512 << 20  # no channels-last copy of a larger model (a second copy of its weights)
 
 Forward = Callable[[Any], dict[Any, Any]]  # model -> its outputs by name
 

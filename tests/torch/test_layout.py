@@ -209,3 +209,12 @@ def test_a_scan_predicts_the_same_bits_with_and_without_the_copy():
     # within float rounding of one whole-volume pass (torch's CPU sums depend on the input size)
     np.testing.assert_allclose(results[True], whole, rtol=0, atol=1e-5)
     assert net[0].weight.is_contiguous()
+
+
+def test_no_copy_of_a_model_whose_weights_are_over_the_limit(monkeypatch):
+    net = float_net()
+    size = sum(p.numel() * p.element_size() for p in net.parameters())
+    monkeypatch.setattr(layout, "MAX_COPY_BYTES", size - 1)
+    assert layout.channels_last_copy(torch, net, torch.device("cpu")) is None
+    monkeypatch.setattr(layout, "MAX_COPY_BYTES", size)
+    assert layout.channels_last_copy(torch, net, torch.device("cpu")) is not None
