@@ -15,6 +15,7 @@ with a fresh ``mmap``, its pages are faulted in and zeroed on every use:
 
 import contextlib
 import ctypes
+import functools
 import os
 import sys
 import threading
@@ -83,6 +84,13 @@ def _libc() -> ctypes.CDLL | None:
         return None
     if "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
         return None
+    return _glibc()
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """This process's C library if it has glibc's ``mallopt`` and
+    ``malloc_trim`` (loaded once: a block group asks every time)."""
     try:
         libc = ctypes.CDLL(None)
         libc.mallopt, libc.malloc_trim  # noqa: B018 (glibc has both)
