@@ -21,6 +21,8 @@ import sys
 import threading
 from collections.abc import Iterator
 
+from .worker_cache import in_worker
+
 # glibc's mallopt parameters
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
 #: glibc's default for M_MMAP_MAX (mmap allowed)
@@ -58,12 +60,11 @@ def tune_allocator():
         return False
     if os.environ.get("DPOWDER_MALLOC_TUNING", "1") == "0":
         return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (musl, another allocator)
+    libc = _glibc()
+    if libc is None:
         return False
-    _allocator_tuned = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) & bool(
-        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    _allocator_tuned = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) & bool(
+        libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     )
     return _allocator_tuned
 
@@ -142,7 +143,7 @@ def buffers_on_heap() -> Iterator[None]:
         return
     with _heap_lock:
         if not _heap_for_good and _heap_depth == 0:
-            if "distributed" in sys.modules and _in_worker():
+            if "distributed" in sys.modules and in_worker():
                 _heap_for_good = True
             _set_heap(libc, True)
         _heap_depth += 1
@@ -163,9 +164,3 @@ def _new_lock_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_lock_in_child)
-
-
-def _in_worker() -> bool:
-    from .worker_cache import in_worker
-
-    return in_worker()

@@ -77,7 +77,7 @@ class _Shape:
     """What is known for inputs of one shape."""
 
     def __init__(self) -> None:
-        self.state = "new"  # new -> checking -> (trying -> kept) | kept
+        self.state = "new"  # new -> checking -> trying, until a model is kept
         self.kept: Any = None
         self.times: dict[int, list[float]] = {0: [], 1: []}  # 0: given, 1: channels-last
         self.running = {0: 0, 1: 0}
@@ -105,10 +105,11 @@ class LayoutChooser:
         with self._lock:
             known = self._shapes.setdefault(shape, _Shape())
             model = known.kept if known.kept is not None else self._models[0]
-            check = known.kept is None and known.state == "new"
+            undecided = known.kept is None
+            check = undecided and known.state == "new"
             if check:
                 known.state = "checking"
-            elif known.kept is None and known.state == "trying":
+            elif undecided and known.state == "trying":
                 role = min((0, 1), key=lambda i: len(known.times[i]) + known.running[i])
                 known.running[role] += 1
             # else: kept, or another thread is checking: the kept (or given) model
@@ -135,7 +136,7 @@ class LayoutChooser:
             if same:
                 known.state = "trying"
             else:
-                known.state, known.kept = "kept", given
+                known.kept = given
         return outputs
 
     def _timed(self, known: _Shape, role: int, forward: Forward) -> dict[Any, Any]:
@@ -150,5 +151,4 @@ class LayoutChooser:
                 if known.kept is None and all(len(t) >= TRIALS for t in known.times.values()):
                     medians = [statistics.median(known.times[i]) for i in (0, 1)]
                     known.kept = self._models[1] if medians[1] < medians[0] else self._models[0]
-                    known.state = "kept"
                     logger.debug("forward pass %.4f s as given, %.4f s channels-last", *medians)
