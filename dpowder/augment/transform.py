@@ -90,77 +90,86 @@ def _axis_taps(positions, grid_begin, spacing, n):
     return i0, i0 + 1, t - i0
 
 
-# data types whose linear interpolation ``interpolate_linear`` does (its
-# result is stored as ``(dtype)t``, as map_coordinates stores floats)
+# data types whose linear interpolation ``interpolate_linear`` does, each in
+# its own precision (others go to map_coordinates)
 _LINEAR_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # points per step of ``interpolate_linear``: its temporaries stay in cache
 _LINEAR_CHUNK = 1 << 14
 
 
-def interpolate_linear(data, coordinates, out):
-    """``scipy.ndimage.map_coordinates(data, coordinates, output=out,
-    order=1, mode="nearest", prefilter=False)`` for C-contiguous float
-    ``data``, bit for bit, vectorised: about twice as fast.
+def edge_padded(data):
+    """``data`` with one more voxel on each side of every axis, a copy of
+    its edge: what ``interpolate_linear`` reads (so its taps need no
+    clamping). Done once per array, not per slab."""
+    return np.pad(data, 1, mode="edge")
 
-    The same arithmetic in the same order as scipy's loop: in double, per
-    axis the tap ``i = floor(c)`` and the weights ``w0 = 1 - (c - i)``, ``w1
-    = 1 - w0`` (a coordinate outside keeps its weights, its taps are
-    clamped to the array); the corners summed in C order from ``0.0``, each
-    ``value * w_axis0 * w_axis1 ...`` multiplied left to right; the sum cast
-    to ``out``'s type. Only elementwise IEEE operations, so every point has
-    scipy's bits whatever the chunking (tests/augment/test_warp_slabs.py).
+
+def interpolate_linear(padded, coordinates, out):
+    """Linear interpolation of the array that ``padded = edge_padded(data)``
+    extends, at voxel ``coordinates`` into ``data``, as
+    ``scipy.ndimage.map_coordinates(data, coordinates, order=1,
+    mode="nearest", prefilter=False)`` but in ``data``'s precision: about
+    twice as fast for float32.
+
+    Per axis the taps ``floor(c)`` and ``floor(c) + 1`` (clamped to the
+    array, so a coordinate outside reads the edge) and the weight ``w = c -
+    floor(c)`` of the second; the corners are combined one axis at a time,
+    last axis first, as ``a + w * (b - a)``. Only elementwise IEEE
+    operations, so every point has the same bits whatever the chunking or
+    the slabs (tests/augment/test_warp_slabs.py); an integer coordinate
+    gives the voxel exactly. Against scipy, which sums the eight weighted
+    corners in double, a float32 result differs by a few units in the last
+    place of the largest tap.
 
     Args:
 
-        data (ndarray): C-contiguous, float32 or float64, ``dims`` axes.
+        padded (ndarray): ``edge_padded(data)``, float32 or float64, ``dims``
+            axes.
 
         coordinates (ndarray): ``(dims, *shape)`` voxel coordinates into
-            ``data``.
+            ``data`` (not into ``padded``).
 
-        out (ndarray): C-contiguous, ``shape``; written in place.
+        out (ndarray): C-contiguous, ``shape``, ``padded``'s type; written in
+            place.
     """
-    dims = data.ndim
-    shape = data.shape
-    steps = [s // data.itemsize for s in data.strides]
-    values = data.reshape(-1)
+    dims = padded.ndim
+    shape = padded.shape
+    steps = [s // padded.itemsize for s in padded.strides]
+    values = padded.reshape(-1)
     points = coordinates.reshape(dims, -1)
     result = out.reshape(-1)
-    corners = list(itertools.product((0, 1), repeat=dims))
+    # flat offset of each corner from its first, C order (last axis fastest)
+    corners = [
+        sum(side * steps[d] for d, side in enumerate(corner)) for corner in itertools.product((0, 1), repeat=dims)
+    ]
     for first in range(0, points.shape[1], _LINEAR_CHUNK):
         last = min(points.shape[1], first + _LINEAR_CHUNK)
-        offsets = []
+        base = None
         weights = []
         for d in range(dims):
-            c = points[d, first:last].astype(np.float64)
+            c = points[d, first:last]
             floor = np.floor(c)
-            w0 = 1.0 - (c - floor)
-            w1 = 1.0 - w0
-            low = floor.astype(np.intp)
-            high = low + 1
-            np.clip(low, 0, shape[d] - 1, out=low)
-            np.clip(high, 0, shape[d] - 1, out=high)
-            low *= steps[d]
-            high *= steps[d]
-            offsets.append((low, high))
-            weights.append((w0, w1))
-        # the flat index of each corner, from the shared partial sums
-        partial = {(): None}
-        for d in range(dims):
-            partial = {
-                key + (side,): offsets[d][side] if total is None else total + offsets[d][side]
-                for key, total in partial.items()
-                for side in (0, 1)
-            }
-        total = None
-        for corner in corners:
-            # the taps are clamped already: "clip" skips take's bounds check
-            term = values.take(partial[corner], mode="clip").astype(np.float64, copy=False)
-            for d in range(dims):
-                term *= weights[d][corner[d]]
-            # scipy starts its sum at 0.0: a -0.0 first term becomes 0.0
-            total = term + 0.0 if total is None else np.add(total, term, out=total)
-        result[first:last] = total
+            weights.append((c - floor).astype(padded.dtype, copy=False))
+            # the first tap in padded: floor + 1, kept on the array (a
+            # coordinate outside reads the copied edge twice)
+            tap = floor.astype(np.intp)
+            tap += 1
+            np.clip(tap, 0, shape[d] - 2, out=tap)
+            tap *= steps[d]
+            base = tap if base is None else np.add(base, tap, out=base)
+        # the taps are on the array already: "clip" skips take's bounds check
+        level = [values.take(base + offset if offset else base, mode="clip") for offset in corners]
+        for d in reversed(range(dims)):
+            w = weights[d]
+            merged = []
+            for low, high in zip(level[0::2], level[1::2]):
+                high -= low
+                high *= w
+                high += low
+                merged.append(high)
+            level = merged
+        result[first:last] = level[0]
 
 
 class SpatialTransform:
@@ -283,6 +292,8 @@ class SpatialTransform:
         flat = np.ascontiguousarray(data).reshape((-1,) + data.shape[-dims:])
         out = np.empty((flat.shape[0],) + shape, dtype=data.dtype)
         order = 1 if interpolatable else 0
+        linear = order == 1 and flat.dtype in _LINEAR_DTYPES
+        padded = [edge_padded(channel) for channel in flat] if linear else []
 
         def run(rows):
             coordinates = self.voxel_coordinates(target_roi, voxels, rows)
@@ -290,8 +301,8 @@ class SpatialTransform:
                 index = indices[d][rows] if d == 0 else indices[d]
                 coordinates[d] += index
             for c in range(flat.shape[0]):
-                if order == 1 and flat.dtype in _LINEAR_DTYPES:
-                    interpolate_linear(flat[c], coordinates, out[c, rows])
+                if linear:
+                    interpolate_linear(padded[c], coordinates, out[c, rows])
                 else:
                     ndimage.map_coordinates(
                         flat[c], coordinates, output=out[c, rows], order=order, mode="nearest", prefilter=False
