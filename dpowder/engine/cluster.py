@@ -90,7 +90,11 @@ def shared_client(num_workers: int) -> Any:
             logger.info("dpowder: starting a LocalCluster of %d worker processes", num_workers)
             # the nanny sets env in every worker it starts, replacements too
             _cluster = local_cluster(num_workers, env=WORKER_ENV)
-            _client = Client(_cluster, set_as_default=False)
+            # results (batches, stitched arrays) come straight from the
+            # worker that holds them: relayed by the scheduler, a batch
+            # crosses loopback twice and the scheduler's loop copies it
+            # (PreCache(2): 4.9 -> 5.9-6.2 batches/s, peak 0.80 -> 0.72 GiB)
+            _client = Client(_cluster, set_as_default=False, direct_to_workers=True)
             # kept by the scheduler: replacement workers get it as well
             _client.register_plugin(TrimAfterTask())
             atexit.register(close_shared)

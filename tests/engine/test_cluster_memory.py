@@ -87,6 +87,19 @@ def test_a_worker_returns_the_memory_its_task_freed_once_the_task_has_run():
     client.run(lambda: delattr(_fragment_and_free, "kept"), workers=[worker])
 
 
+def test_a_result_comes_from_its_worker_not_through_the_scheduler():
+    """A batch (here 40 MB) crosses the network once: the driver gathers
+    it from the worker that made it, the scheduler never holds it."""
+    import numpy as np
+
+    client = shared_client(2)
+    before = len(client.get_events("all"))
+    result = client.submit(np.full, 5_000_000, 7.0, pure=False).result()
+    assert result.shape == (5_000_000,) and result[-1] == 7.0
+    relayed = [e for _, e in client.get_events("all")[before:] if isinstance(e, dict) and e.get("action") == "gather"]
+    assert relayed == []
+
+
 DRIVER = textwrap.dedent(
     """
     import sys
