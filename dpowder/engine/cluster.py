@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import importlib
 import logging
 import multiprocessing.spawn
 import threading
@@ -98,6 +99,7 @@ def shared_client(num_workers: int) -> Any:
             # kept by the scheduler: replacement workers get it as well
             _client.register_plugin(TrimAfterTask())
             atexit.register(close_shared)
+            _close_before_executors_stop()
         elif len(_cluster.workers) < num_workers:
             _cluster.scale(num_workers)
             _client.wait_for_workers(num_workers)
@@ -137,14 +139,35 @@ def close_shared() -> None:
         _client = _cluster = None
     if client is not None:
         # the cluster restores distributed's log level while it closes:
-        # keep the nannies' goodbyes out of a script's output
-        # (and their races with the closing loop, logged as errors)
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        # keep the nannies' goodbyes out of a script's output, and the
+        # races of work still in flight with the closing comms (logged as
+        # errors, even critical ones, with tracebacks): the script is over
+        logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
         try:
             client.close()
             cluster.close()
         except Exception as e:  # noqa: BLE001 -- at interpreter exit, nothing to hand it to
             logger.debug("closing dpowder's LocalCluster: %s", e)
+
+
+def _close_before_executors_stop() -> None:
+    """Also close the cluster in threading's exit hooks, which run before
+    ``atexit``'s. Among them is concurrent.futures' own, after which every
+    executor refuses new work: a scheduler still taking a graph submitted
+    just before the script ended (a stream's next batch) offloads it to
+    one, and logs "cannot schedule new futures after interpreter shutdown".
+    Hooks run last registered first, so this one runs before that. (No
+    thread can use the cluster past that point anyway: distributed's
+    synchronous calls go through an executor too.)"""
+    # concurrent.futures.thread registers its hook when first imported
+    importlib.import_module("concurrent.futures.thread")
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:
+        return
+    try:
+        register(close_shared)
+    except RuntimeError:  # the interpreter is already shutting down
+        pass
 
 
 def build_scheduler(node: Any) -> Any:

@@ -37,3 +37,37 @@ def test_the_process_wide_cluster_exits_cleanly_after_a_killed_worker(tmp_path):
     assert "leaked semaphore" not in result.stderr
     assert "Traceback" not in result.stderr
     assert "distributed.nanny" not in result.stderr, result.stderr[-2000:]
+
+
+LEFT_IN_FLIGHT = textwrap.dedent(
+    """
+    import threading
+    import concurrent.futures.thread
+    from dpowder.engine import cluster
+
+    def when_executors_stop():
+        # runs after dpowder's exit hook and before concurrent.futures'
+        # (threading calls them last registered first)
+        print("running at executor shutdown:", cluster.shared_cluster_running())
+
+    threading._register_atexit(when_executors_stop)
+    client = cluster.shared_client(1)
+    client.submit(sum, [1, 2]).result()
+    # the script ends with 300 tasks just submitted: the scheduler is still
+    # taking their graphs when the interpreter exits
+    futures = [client.submit(lambda x: x, i, pure=False) for i in range(300)]
+    """
+)
+
+
+def test_a_script_that_ends_with_work_in_flight_exits_quietly(tmp_path):
+    """The cluster is closed before the interpreter's executors stop taking
+    work (else the scheduler, still materialising a graph, logs "cannot
+    schedule new futures after interpreter shutdown"), and what was in
+    flight leaves no trace on the script's output."""
+    script = tmp_path / "in_flight.py"
+    script.write_text(LEFT_IN_FLIGHT)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "running at executor shutdown: False"
+    assert "distributed." not in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
