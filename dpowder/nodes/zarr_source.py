@@ -84,6 +84,9 @@ class ZarrSource(Hdf5LikeSource):
 
     def _open(self, dataset):
         array, metadata, _ = zarr_io.open_dataset(self.store, dataset)
+        # the array setup opened serves this process's reads too (opening
+        # is an async zarr round trip, ~2 ms: not again in the first block)
+        self._handles[dataset] = array
         return array, metadata
 
     def _read(self, dataset, slices):

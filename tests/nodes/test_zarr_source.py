@@ -166,6 +166,40 @@ class RecordingStore(WrapperStore):
         return await self._store.get(key, prototype, byte_range)
 
 
+def test_a_build_opens_each_dataset_once_and_a_copy_for_a_worker_opens_its_own(tmp_path, monkeypatch):
+    """The array setup opened serves this process's reads (a reopen is an
+    async zarr round trip per dataset); a pickled copy, as a worker gets it,
+    travels without it and opens its own; a new build opens again (it sees
+    the dataset as it is now)."""
+    import pickle
+
+    from dpowder.io import zarr as zarr_io
+
+    path = str(tmp_path / "data.zarr")
+    write_funlib(path)
+    opened = []
+    real = zarr_io.open_dataset
+
+    def counting(store, dataset):
+        opened.append(dataset)
+        return real(store, dataset)
+
+    monkeypatch.setattr(zarr_io, "open_dataset", counting)
+    source = gp.ZarrSource(path, {RAW: "volumes/raw"})
+    with gp.build(source):
+        assert opened == ["volumes/raw"]
+        for z in (80, 120, 160):
+            batch = source.request_batch(request((z, 12, -8), (40, 8, 8)))
+            np.testing.assert_array_equal(batch[RAW].data, DATA[(z - 80) // 40 : (z - 80) // 40 + 1, 0:2, 0:2])
+        assert opened == ["volumes/raw"]
+        copy = pickle.loads(pickle.dumps(source))
+        np.testing.assert_array_equal(copy.provide(request((80, 12, -8), (40, 4, 4)))[RAW].data, DATA[0:1, 0:1, 0:1])
+        assert opened == ["volumes/raw"] * 2
+    with gp.build(source):
+        source.request_batch(request((80, 12, -8), (40, 4, 4)))
+    assert opened == ["volumes/raw"] * 3
+
+
 @pytest.mark.parametrize("zarr_format", [2, 3])
 def test_setup_reads_no_chunk_and_a_request_reads_only_the_chunks_it_touches(tmp_path, zarr_format):
     path = str(tmp_path / "data.zarr")
