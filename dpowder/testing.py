@@ -67,6 +67,9 @@ _session_cluster: dict = {}
 
 
 def _running(client: Any) -> bool:
+    # a closed client still answers scheduler_info from its cache
+    if getattr(client, "status", "running") != "running":
+        return False
     try:
         client.scheduler_info()
         return True

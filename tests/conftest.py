@@ -50,6 +50,7 @@ CLUSTER_TESTS = {
     "tests/engine/test_stream.py::test_without_a_client_a_feed_uses_the_process_wide_cluster_and_leaves_it_running",
     "tests/nodes/test_zarr_write.py::test_eight_processes_writing_unaligned_adjacent_blocks",
     "tests/test_cli.py::test_two_local_workers_run_quietly_shut_down_cleanly_and_end_with_a_summary",
+    "tests/test_testing.py::test_the_cluster_fixture_sees_a_closed_client_as_gone",
     "tests/torch/test_predict.py::test_daisy_blocks_prediction_is_bit_identical_to_whole_volume_pass[2]",
     "tests/torch/test_predict.py::test_scan_prediction_is_bit_identical_to_whole_volume_pass[2]",
     "tests/torch/test_predict_gpu_placement.py",

@@ -90,3 +90,23 @@ def test_batches_differing_in_one_voxel_are_not_equal():
     b[RAW].data[0, 0] += 1
     with pytest.raises(AssertionError, match="TESTING_RAW"):
         assert_batches_equal(a, b)
+
+
+def test_the_cluster_fixture_sees_a_closed_client_as_gone():
+    """A test that closes the shared client makes the fixture start a new
+    cluster (a closed client still answers ``scheduler_info`` from its
+    cache, so asking it is not enough)."""
+    from distributed import Client
+
+    from dpowder import testing
+    from dpowder.engine.cluster import local_cluster
+
+    cluster = local_cluster(1)
+    client = Client(cluster, set_as_default=False)
+    try:
+        assert testing._running(client)
+        client.close()
+        assert not testing._running(client)
+    finally:
+        client.close()
+        cluster.close()

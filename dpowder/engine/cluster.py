@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import functools
 import importlib
 import logging
 import multiprocessing.spawn
+import os
 import threading
 from typing import Any
 
@@ -165,9 +167,18 @@ def _close_before_executors_stop() -> None:
     if register is None:
         return
     try:
-        register(close_shared)
+        register(functools.partial(_close_in, os.getpid()))
     except RuntimeError:  # the interpreter is already shutting down
         pass
+
+
+def _close_in(pid: int) -> None:
+    """``close_shared`` in process ``pid`` only. A forked child inherits the
+    hooks, and multiprocessing runs them when the child ends: there the
+    cluster is the parent's (its loop thread did not survive the fork), and
+    closing it would wait for that loop forever."""
+    if os.getpid() == pid:
+        close_shared()
 
 
 def build_scheduler(node: Any) -> Any:

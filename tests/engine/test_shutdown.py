@@ -71,3 +71,33 @@ def test_a_script_that_ends_with_work_in_flight_exits_quietly(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "running at executor shutdown: False"
     assert "distributed." not in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+
+
+FORKED_CHILD = textwrap.dedent(
+    """
+    import multiprocessing
+    from dpowder.engine.cluster import shared_client
+
+    def nothing():
+        pass
+
+    client = shared_client(1)
+    # a forked child inherits the exit hooks; multiprocessing runs them when
+    # the child ends, where the parent's cluster is not to be closed
+    child = multiprocessing.get_context("fork").Process(target=nothing)
+    child.start()
+    child.join(30)
+    print("child exit code:", child.exitcode)
+    if child.is_alive():
+        child.kill()
+    print("parent's cluster:", client.submit(sum, [1, 2]).result(timeout=30))
+    """
+)
+
+
+def test_a_forked_child_ends_without_closing_the_parents_cluster(tmp_path):
+    script = tmp_path / "forked.py"
+    script.write_text(FORKED_CHILD)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[:2] == ["child exit code: 0", "parent's cluster: 3"], result.stdout
