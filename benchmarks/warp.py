@@ -67,7 +67,7 @@ def main():
     )
     reference = ndimage.map_coordinates(source, field, order=1, mode="nearest", prefilter=False, output=np.float32)
     results["max_diff_eps"] = float(np.abs(warped - reference).max() / np.finfo(np.float32).eps)
-    print(json.dumps(results))
+    print(json.dumps(results))  # noqa: T201
 
 
 if __name__ == "__main__":
