@@ -94,8 +94,11 @@ def _axis_taps(positions, grid_begin, spacing, n):
 # its own precision (others go to map_coordinates)
 _LINEAR_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-# points per step of ``interpolate_linear``: its temporaries stay in cache
+# points per step of ``interpolate_linear``: its temporaries stay in cache;
+# on several threads, longer steps (fewer numpy calls to take the GIL for:
+# a 132^3 warp on 2 threads 0.070 s -> 0.057 s, on 1 thread 0.072 -> 0.078)
 _LINEAR_CHUNK = 1 << 14
+_LINEAR_CHUNK_THREADS = 1 << 16
 
 
 def edge_padded(data):
@@ -105,7 +108,7 @@ def edge_padded(data):
     return np.pad(data, 1, mode="edge")
 
 
-def interpolate_linear(padded, coordinates, out):
+def interpolate_linear(padded, coordinates, out, chunk=None):
     """Linear interpolation of the array that ``padded = edge_padded(data)``
     extends, at voxel ``coordinates`` into ``data``, as
     ``scipy.ndimage.map_coordinates(data, coordinates, order=1,
@@ -132,7 +135,11 @@ def interpolate_linear(padded, coordinates, out):
 
         out (ndarray): C-contiguous, ``shape``, ``padded``'s type; written in
             place.
+
+        chunk (int, optional): Points per step (default ``_LINEAR_CHUNK``);
+            the result does not depend on it.
     """
+    chunk = _LINEAR_CHUNK if chunk is None else chunk
     dims = padded.ndim
     shape = padded.shape
     steps = [s // padded.itemsize for s in padded.strides]
@@ -143,8 +150,8 @@ def interpolate_linear(padded, coordinates, out):
     corners = [
         sum(side * steps[d] for d, side in enumerate(corner)) for corner in itertools.product((0, 1), repeat=dims)
     ]
-    for first in range(0, points.shape[1], _LINEAR_CHUNK):
-        last = min(points.shape[1], first + _LINEAR_CHUNK)
+    for first in range(0, points.shape[1], chunk):
+        last = min(points.shape[1], first + chunk)
         base = None
         weights = []
         for d in range(dims):
@@ -294,6 +301,11 @@ class SpatialTransform:
         order = 1 if interpolatable else 0
         linear = order == 1 and flat.dtype in _LINEAR_DTYPES
         padded = [edge_padded(channel) for channel in flat] if linear else []
+        plane = int(np.prod(shape[1:], dtype=np.int64)) * flat.shape[0]
+        step = max(1, _SLAB_VOXELS // max(1, plane))
+        slabs = [slice(first, min(first + step, shape[0])) for first in range(0, shape[0], step)]
+        threads = warp_threads() if len(slabs) > 1 else 1
+        chunk = _LINEAR_CHUNK_THREADS if threads > 1 else _LINEAR_CHUNK
 
         def run(rows):
             coordinates = self.voxel_coordinates(target_roi, voxels, rows)
@@ -302,16 +314,12 @@ class SpatialTransform:
                 coordinates[d] += index
             for c in range(flat.shape[0]):
                 if linear:
-                    interpolate_linear(padded[c], coordinates, out[c, rows])
+                    interpolate_linear(padded[c], coordinates, out[c, rows], chunk)
                 else:
                     ndimage.map_coordinates(
                         flat[c], coordinates, output=out[c, rows], order=order, mode="nearest", prefilter=False
                     )
 
-        plane = int(np.prod(shape[1:], dtype=np.int64)) * flat.shape[0]
-        step = max(1, _SLAB_VOXELS // max(1, plane))
-        slabs = [slice(first, min(first + step, shape[0])) for first in range(0, shape[0], step)]
-        threads = warp_threads() if len(slabs) > 1 else 1
         if threads > 1:
             list(_pool(threads).map(run, slabs))
         else:

@@ -132,6 +132,10 @@ def test_interpolate_linear_matches_map_coordinates(monkeypatch, dtype, dims):
         expected = ndimage.map_coordinates(data, coordinates, order=1, mode="nearest", prefilter=False, output=dtype)
         out = np.empty(n, dtype=dtype)
         transform.interpolate_linear(transform.edge_padded(data), coordinates, out)
+        # the steps (longer on several threads) do not change a bit
+        longer = np.empty(n, dtype=dtype)
+        transform.interpolate_linear(transform.edge_padded(data), coordinates, longer, chunk=2048)
+        assert longer.tobytes() == out.tobytes()
         scale = float(np.nanmax(np.abs(data))) if not np.all(np.isnan(data)) else 1.0
         tolerance = 8 * np.finfo(dtype).eps * scale
         np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance, equal_nan=True, err_msg=str((trial, shape)))
