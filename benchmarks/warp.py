@@ -14,7 +14,7 @@ epsilon. No numbers are asserted anywhere: this prints them.
 
 import argparse
 import json
-import time
+import timeit
 
 import dask
 import numpy as np
@@ -26,12 +26,7 @@ from dpowder.roi import Roi
 
 
 def best(fn, repetitions):
-    times = []
-    for _ in range(repetitions):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return round(min(times), 4)
+    return round(min(timeit.repeat(fn, number=1, repeat=repetitions)), 4)
 
 
 def main():
