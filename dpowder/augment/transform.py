@@ -96,7 +96,7 @@ _LINEAR_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # points per step of ``interpolate_linear``: its temporaries stay in cache;
 # on several threads, longer steps (fewer numpy calls to take the GIL for:
-# a 132^3 warp on 2 threads 0.070 s -> 0.057 s, on 1 thread 0.072 -> 0.078)
+# benchmarks/warp.py on 2 threads 0.070 s -> 0.054 s, on 1 thread 0.072 -> 0.078)
 _LINEAR_CHUNK = 1 << 14
 _LINEAR_CHUNK_THREADS = 1 << 16
 
@@ -112,8 +112,8 @@ def interpolate_linear(padded, coordinates, out, chunk=None):
     """Linear interpolation of the array that ``padded = edge_padded(data)``
     extends, at voxel ``coordinates`` into ``data``, as
     ``scipy.ndimage.map_coordinates(data, coordinates, order=1,
-    mode="nearest", prefilter=False)`` but in ``data``'s precision: about
-    twice as fast for float32.
+    mode="nearest", prefilter=False)`` but in ``data``'s precision (for
+    float32 faster: ``benchmarks/warp.py``).
 
     Per axis the taps ``floor(c)`` and ``floor(c) + 1`` (clamped to the
     array, so a coordinate outside reads the edge) and the weight ``w = c -
